@@ -1,0 +1,175 @@
+// The HTTP composition: Koa + koa-body in front, openapi-backend routing, validating and
+// authenticating from openapi.yaml, one handler per operationId behind it, and one place where
+// every error becomes RFC 9457 application/problem+json.
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Koa from 'koa';
+import { koaBody } from 'koa-body';
+import { OpenAPIBackend, type Context, type Document } from 'openapi-backend';
+import addFormats from 'ajv-formats';
+import YAML from 'yaml';
+import { handlers } from './handlers/index.ts';
+import { apiKeyHeader, bearerAuth, unauthorized } from './lib/auth.ts';
+import type { Deps } from './lib/deps.ts';
+import { notImplemented, Problem, serviceUnavailable } from './lib/problem.ts';
+
+const ROOT = path.dirname(fileURLToPath(import.meta.url));
+export const SPEC_PATH = path.join(ROOT, 'openapi.yaml');
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];
+
+/** The contract, read once: routed by openapi-backend and served as-is at /openapi.{yaml,json}. */
+export function loadSpec(): { yaml: string; document: Document } {
+  const yaml = fs.readFileSync(SPEC_PATH, 'utf8');
+  return { yaml, document: YAML.parse(yaml) as Document };
+}
+
+export interface App {
+  koa: Koa;
+  api: OpenAPIBackend;
+}
+
+export async function createApp(deps: Deps, extraRoutes: Koa.Middleware[] = []): Promise<App> {
+  const { config, log } = deps;
+  const spec = loadSpec();
+  const specJson = JSON.stringify(spec.document);
+
+  const api = new OpenAPIBackend({
+    definition: structuredClone(spec.document),
+    strict: true,
+    validate: true,
+    customizeAjv: (ajv) => {
+      addFormats.default(ajv, ['email', 'uuid', 'date-time']);
+      return ajv;
+    },
+  });
+  api.register({
+    ...handlers,
+    validationFail: (c: Context) => {
+      const errors = (c.validation.errors ?? []).slice(0, 20).map((e) => ({
+        path: `${e.instancePath.startsWith('/requestBody') ? e.instancePath.replace('/requestBody', '/body') : e.instancePath || '/'}`,
+        message: e.message ?? 'is invalid',
+      }));
+      throw new Problem(400, 'validation_failed', 'The request does not match the schema', { errors });
+    },
+    postRoutingHandler: (c: Context, ctx: Koa.Context) => {
+      ctx.state.operationId = c.operation?.operationId;
+    },
+    unauthorizedHandler: (_c: Context, ctx: Koa.Context) => unauthorized(ctx),
+    notFound: () => {
+      throw new Problem(404, 'not_found', 'Not found');
+    },
+    methodNotAllowed: (c: Context) => {
+      const allow = METHODS.filter((method) => api.router.matchOperation({ method, path: c.request.path, headers: {} }))
+        .map((m) => m.toUpperCase())
+        .join(', ');
+      throw new Problem(405, 'method_not_allowed', 'Method not allowed', { headers: { Allow: allow } });
+    },
+    notImplemented: () => {
+      notImplemented();
+    },
+  });
+  api.registerSecurityHandler('bearerAuth', bearerAuth);
+  api.registerSecurityHandler('apiKeyHeader', apiKeyHeader);
+  await api.init();
+
+  const koa = new Koa({ proxy: config.trustProxy });
+
+  // Outermost: request id, access log, and the one problem+json renderer.
+  koa.use(async (ctx, next) => {
+    const started = performance.now();
+    const sent = ctx.get('x-request-id');
+    const requestId = REQUEST_ID.test(sent) ? sent : randomUUID();
+    ctx.state.requestId = requestId;
+    ctx.set('X-Request-Id', requestId);
+    try {
+      await next();
+    } catch (err) {
+      const problem = toProblem(err);
+      if (problem.status >= 500 && !(err instanceof Problem)) {
+        // Logged with the request id and cause; the client sees only the problem's code.
+        log.error({ err, requestId, method: ctx.method, path: ctx.path }, 'request failed');
+      }
+      ctx.status = problem.status;
+      for (const [name, value] of Object.entries(problem.extra.headers ?? {})) ctx.set(name, value);
+      ctx.body = problem.body();
+      // Koa resets the type to JSON for object bodies: set it after the body.
+      ctx.type = 'application/problem+json';
+    }
+    log.info(
+      { requestId, method: ctx.method, path: ctx.path, operation: ctx.state.operationId, status: ctx.status, ms: Math.round(performance.now() - started) },
+      'request',
+    );
+  });
+
+  // JSON only. A body of any other type is 415 before anything tries to read it.
+  koa.use(async (ctx, next) => {
+    const hasBody = Number(ctx.get('content-length') || 0) > 0 || ctx.get('transfer-encoding') !== '';
+    if (hasBody && !ctx.is('application/json', '+json')) {
+      throw new Problem(415, 'unsupported_media_type', 'Unsupported media type', { detail: 'Send the body as application/json.' });
+    }
+    await next();
+  });
+  koa.use(
+    koaBody({
+      json: true,
+      urlencoded: false,
+      text: false,
+      multipart: false,
+      jsonStrict: true,
+      jsonLimit: config.bodyLimitBytes,
+      onError: (err: Error & { status?: number; type?: string }) => {
+        if (err.status === 413) throw new Problem(413, 'payload_too_large', 'Payload too large', { detail: `Bodies are limited to ${config.bodyLimitBytes} bytes.` });
+        if (err.status === 415) throw new Problem(415, 'unsupported_media_type', 'Unsupported media type', { detail: 'Send UTF-8 JSON.' });
+        throw new Problem(400, 'invalid_json', 'The body is not valid JSON');
+      },
+    }),
+  );
+
+  for (const route of extraRoutes) koa.use(route);
+
+  // The contract itself, served as the document the server routes by.
+  koa.use(async (ctx, next) => {
+    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
+    if (ctx.path === '/openapi.yaml') {
+      ctx.type = 'application/yaml';
+      ctx.body = spec.yaml;
+    } else if (ctx.path === '/openapi.json') {
+      ctx.type = 'application/json';
+      ctx.body = specJson;
+    } else return next();
+  });
+
+  koa.use(async (ctx) => {
+    const res = (await api.handleRequest(
+      { method: ctx.method, path: ctx.path, query: ctx.querystring, headers: ctx.headers as Record<string, string>, body: ctx.request.body },
+      ctx,
+      deps,
+    )) as { status: number; body?: unknown; headers?: Record<string, string> };
+    ctx.status = res.status;
+    for (const [name, value] of Object.entries(res.headers ?? {})) ctx.set(name, value);
+    if (res.body !== undefined) ctx.body = res.body;
+  });
+
+  return { koa, api };
+}
+
+/** Maps anything thrown to a Problem; internals never reach the client. */
+function toProblem(err: unknown): Problem {
+  if (err instanceof Problem) return err;
+  if (isDatabaseUnavailable(err)) return serviceUnavailable();
+  return new Problem(500, 'internal_error', 'Internal error', { detail: 'Something went wrong on our side; it has been logged.' });
+}
+
+/** Connection-level failures of pg, the pool or PGlite: the service stays up and answers 503. */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: string; name?: string; message?: string };
+  if (!e) return false;
+  if (e.name === 'KnexTimeoutError') return true;
+  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(e.code ?? '')) return true;
+  // 57P01 admin shutdown, 57P03 cannot connect now, 08xxx connection exceptions, 53300 too many connections
+  if (/^(08...|57P0[1-3]|53300)$/.test(e.code ?? '')) return true;
+  return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(e.message ?? '');
+}

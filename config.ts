@@ -1,0 +1,162 @@
+// The only reader of process.env. Every variable is parsed and checked here, all problems are
+// reported at once (one line each), and the result is frozen and passed down.
+import os from 'node:os';
+import path from 'node:path';
+
+export interface RateRule {
+  /** requests (or failures, for login) allowed per window */
+  limit: number;
+  windowSeconds: number;
+}
+
+export interface Config {
+  env: string;
+  host: string;
+  port: number;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  jwtSecret: string | undefined;
+  jwtTtlSeconds: number;
+  jwtIssuer: string;
+  jwtAudience: string;
+  googleClientIds: string[];
+  googleCertsUrl: string | undefined;
+  smtpUrl: string | undefined;
+  mailFrom: string;
+  appUrl: string;
+  passwordMinLength: number;
+  scrypt: { logN: number; r: number; p: number };
+  kdfConcurrency: number;
+  kdfMaxQueue: number;
+  logLevel: string;
+  trustProxy: boolean;
+  corsOrigins: string[];
+  validateResponses: boolean;
+  bodyLimitBytes: number;
+  limits: {
+    loginIdentifier: RateRule;
+    loginIp: RateRule;
+    registerIp: RateRule;
+    emailMinute: RateRule;
+    emailHour: RateRule;
+    verifyIp: RateRule;
+    verifyDaily: RateRule;
+    resetIp: RateRule;
+    googleIp: RateRule;
+  };
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(problems.join('\n'));
+    this.problems = problems;
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  const problems: string[] = [];
+  const str = (name: string, fallback: string): string => {
+    const v = env[name];
+    return v === undefined || v === '' ? fallback : v;
+  };
+  const opt = (name: string): string | undefined => (env[name] === undefined || env[name] === '' ? undefined : env[name]);
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      problems.push(`${name}: expected a whole number from ${min} to ${max}, got "${raw}"`);
+      return fallback;
+    }
+    return Number(raw);
+  };
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    problems.push(`${name}: expected true or false, got "${raw}"`);
+    return fallback;
+  };
+  const url = (name: string, fallback?: string): string | undefined => {
+    const raw = opt(name) ?? fallback;
+    if (raw === undefined) return undefined;
+    try {
+      new URL(raw);
+    } catch {
+      problems.push(`${name}: not a valid URL`); // the value may hold a password: never echo it
+    }
+    return raw;
+  };
+  // RATE_LIMIT_<NAME>=<limit>/<windowSeconds>, e.g. RATE_LIMIT_LOGIN_IDENTIFIER=10/900
+  const rule = (name: string, limit: number, windowSeconds: number): RateRule => {
+    const key = `RATE_LIMIT_${name}`;
+    const raw = env[key];
+    if (raw === undefined || raw === '') return { limit, windowSeconds };
+    const m = /^(\d{1,9})\/(\d{1,9})$/.exec(raw);
+    if (!m || Number(m[2]) === 0) {
+      problems.push(`${key}: expected <limit>/<window seconds> such as 10/900, got "${raw}"`);
+      return { limit, windowSeconds };
+    }
+    return { limit: Number(m[1]), windowSeconds: Number(m[2]) };
+  };
+
+  const nodeEnv = str('NODE_ENV', 'development');
+  const jwtSecret = opt('JWT_SECRET');
+  if (jwtSecret !== undefined && Buffer.byteLength(jwtSecret) < 32) problems.push('JWT_SECRET: must be at least 32 bytes');
+  if (jwtSecret === undefined && nodeEnv === 'production') problems.push('JWT_SECRET: required when NODE_ENV=production');
+
+  const databaseUrl = url('DATABASE_URL');
+  if (databaseUrl !== undefined && !/^postgres(ql)?:/.test(databaseUrl)) problems.push('DATABASE_URL: expected a postgres:// URL');
+  const smtpUrl = url('SMTP_URL');
+  if (smtpUrl !== undefined && !/^smtps?:/.test(smtpUrl)) problems.push('SMTP_URL: expected an smtp:// or smtps:// URL');
+
+  const logLevel = str('LOG_LEVEL', 'info');
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL: expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+
+  const port = int('PORT', 3000, 0, 65535);
+  const host = str('HOST', '127.0.0.1');
+  const cores = os.availableParallelism();
+
+  const config: Config = {
+    env: nodeEnv,
+    host,
+    port,
+    databaseUrl,
+    dataDir: path.resolve(str('DATA_DIR', './.data')),
+    jwtSecret,
+    jwtTtlSeconds: int('JWT_TTL_SECONDS', 3600, 60, 30 * 24 * 3600),
+    jwtIssuer: str('JWT_ISSUER', 'rst'),
+    jwtAudience: str('JWT_AUDIENCE', 'rst-api'),
+    googleClientIds: str('GOOGLE_CLIENT_ID', '').split(',').map((s) => s.trim()).filter(Boolean),
+    googleCertsUrl: url('GOOGLE_CERTS_URL'),
+    smtpUrl,
+    mailFrom: str('MAIL_FROM', 'rst auth <no-reply@localhost>'),
+    appUrl: url('APP_URL', `http://${host}:${port}`)!.replace(/\/+$/, ''),
+    passwordMinLength: int('PASSWORD_MIN_LENGTH', 8, 1, 256),
+    scrypt: { logN: int('SCRYPT_LOG_N', 15, 1, 20), r: int('SCRYPT_R', 8, 1, 64), p: int('SCRYPT_P', 3, 1, 16) },
+    // Each hash holds a libuv pool thread for its whole run; as many at once as there are cores.
+    kdfConcurrency: int('KDF_CONCURRENCY', cores, 1, 64),
+    kdfMaxQueue: int('KDF_MAX_QUEUE', 100, 0, 100_000),
+    logLevel,
+    trustProxy: bool('TRUST_PROXY', false),
+    corsOrigins: str('CORS_ORIGINS', '').split(',').map((s) => s.trim()).filter(Boolean),
+    validateResponses: bool('VALIDATE_RESPONSES', false),
+    bodyLimitBytes: int('BODY_LIMIT_BYTES', 16 * 1024, 1024, 1024 * 1024),
+    limits: {
+      loginIdentifier: rule('LOGIN_IDENTIFIER', 10, 900),
+      loginIp: rule('LOGIN_IP', 100, 900),
+      registerIp: rule('REGISTER_IP', 10, 3600),
+      emailMinute: rule('EMAIL_MINUTE', 1, 60),
+      emailHour: rule('EMAIL_HOUR', 5, 3600),
+      verifyIp: rule('VERIFY_IP', 100, 900),
+      verifyDaily: rule('VERIFY_DAILY', 20, 86400),
+      resetIp: rule('RESET_IP', 100, 900),
+      googleIp: rule('GOOGLE_IP', 100, 900),
+    },
+  };
+  if (problems.length) throw new ConfigError(problems);
+  return Object.freeze(config);
+}

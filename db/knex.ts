@@ -1,0 +1,54 @@
+// Opens the database: PostgreSQL through `pg` when DATABASE_URL is set, otherwise embedded
+// PostgreSQL (PGlite) in DATA_DIR, so `npm start` needs nothing installed. Both run the same
+// migrations and the same queries.
+import fs from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import knexFactory, { type Knex } from 'knex';
+import ClientPgLite from 'knex-pglite';
+import pg from 'pg';
+import { migrationSource } from './migrations/index.ts';
+
+// pg returns int8 (count(*), bigserial) as strings; every count here fits a JS number.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+export type Db = Knex;
+
+export interface DbOptions {
+  databaseUrl: string | undefined;
+  dataDir: string;
+}
+
+export function openDatabase(opts: DbOptions): Db {
+  if (opts.databaseUrl) {
+    return knexFactory({
+      client: 'pg',
+      connection: {
+        connectionString: opts.databaseUrl,
+        // Bounded waits: when PostgreSQL is unreachable a request fails fast with 503 instead of
+        // hanging, and the pool reconnects by itself when the server is back.
+        connectionTimeoutMillis: 3000,
+        statement_timeout: 10_000,
+        query_timeout: 12_000,
+      } as Knex.PgConnectionConfig,
+      pool: { min: 0, max: 10, acquireTimeoutMillis: 5000, idleTimeoutMillis: 30_000 },
+      acquireConnectionTimeout: 5000,
+    });
+  }
+  fs.mkdirSync(opts.dataDir, { recursive: true });
+  return knexFactory({
+    client: ClientPgLite as unknown as typeof knexFactory.Client,
+    dialect: 'postgres',
+    connection: { connectionString: pathToFileURL(opts.dataDir).href },
+  });
+}
+
+export async function migrate(db: Db): Promise<void> {
+  await db.migrate.latest({ migrationSource });
+}
+
+export async function rollbackAll(db: Db): Promise<void> {
+  await db.migrate.rollback({ migrationSource }, true);
+}
+
+/** Driver-independent row count: pg returns int8 as string unless parsed, PGlite returns numbers. */
+export const toCount = (v: unknown): number => Number(v ?? 0);

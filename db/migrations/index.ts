@@ -1,0 +1,14 @@
+// Migrations are listed here rather than discovered on disk, so they load the same way under
+// Node's type stripping, in tests and in production. Append new ones; never edit a landed one.
+import type { Knex } from 'knex';
+import * as createSchema from './20261130000000_create_schema.ts';
+
+const migrations: Record<string, Knex.Migration> = {
+  '20261130000000_create_schema': createSchema,
+};
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(migrations),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => migrations[name]!,
+};

@@ -1,0 +1,38 @@
+// Fixed-window counters kept in the database, so a limit holds across every instance. One
+// atomic upsert counts a hit and starts a new window when the old one has passed.
+import type { Db } from './knex.ts';
+
+export interface Hit {
+  count: number;
+  /** seconds until the window closes */
+  resetIn: number;
+}
+
+export async function hitCounter(db: Db, key: string, windowSeconds: number, by = 1): Promise<Hit> {
+  const { rows } = await db.raw(
+    `insert into rate_limits as r (key, window_start, count) values (?, now(), ?)
+     on conflict (key) do update set
+       count = case when r.window_start <= now() - make_interval(secs => ?) then excluded.count else r.count + excluded.count end,
+       window_start = case when r.window_start <= now() - make_interval(secs => ?) then now() else r.window_start end
+     returning count, ceil(extract(epoch from (r.window_start + make_interval(secs => ?) - now())))::int as reset_in`,
+    [key, by, windowSeconds, windowSeconds, windowSeconds],
+  );
+  return { count: Number(rows[0].count), resetIn: Math.max(1, Number(rows[0].reset_in)) };
+}
+
+/** Gives back hits that turned out not to count (a login that succeeded). */
+export async function refundCounter(db: Db, key: string, by = 1): Promise<void> {
+  await db('rate_limits').where({ key }).update({ count: db.raw('greatest(count - ?, 0)', [by]) });
+}
+
+export async function peekCounter(db: Db, key: string, windowSeconds: number): Promise<Hit> {
+  const row = await db('rate_limits')
+    .where({ key })
+    .andWhere('window_start', '>', db.raw('now() - make_interval(secs => ?)', [windowSeconds]))
+    .first('count', db.raw('ceil(extract(epoch from (window_start + make_interval(secs => ?) - now())))::int as reset_in', [windowSeconds]));
+  return row ? { count: Number(row.count), resetIn: Math.max(1, Number(row.reset_in)) } : { count: 0, resetIn: windowSeconds };
+}
+
+export async function deleteExpiredCounters(db: Db, olderThanSeconds: number): Promise<void> {
+  await db('rate_limits').where('window_start', '<', db.raw('now() - make_interval(secs => ?)', [olderThanSeconds])).delete();
+}

@@ -1,0 +1,10 @@
+import type { GetAccountData, GetAccountResponses } from '../generated/types.gen.ts';
+import { requireOwner } from '../lib/auth.ts';
+import type { Operation } from './types.ts';
+import { accountView } from './views.ts';
+
+// The security handler already loaded the account with the credential: no second query.
+export const getAccount: Operation<GetAccountData, GetAccountResponses> = async (c) => ({
+  status: 200,
+  body: accountView(requireOwner(c).account),
+});

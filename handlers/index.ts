@@ -1,0 +1,33 @@
+// operationId → handler: the one place the handlers meet openapi-backend. File, export, SDK
+// function and test share the operationId as their name.
+import { createApiKey } from './createApiKey.ts';
+import { forgotPassword } from './forgotPassword.ts';
+import { getAccount } from './getAccount.ts';
+import { googleSignIn } from './googleSignIn.ts';
+import { healthz } from './healthz.ts';
+import { listApiKeys } from './listApiKeys.ts';
+import { login } from './login.ts';
+import { readyz } from './readyz.ts';
+import { register } from './register.ts';
+import { resendVerification } from './resendVerification.ts';
+import { resetPassword } from './resetPassword.ts';
+import { revokeApiKey } from './revokeApiKey.ts';
+import { unlinkGoogle } from './unlinkGoogle.ts';
+import { verifyEmail } from './verifyEmail.ts';
+
+export const handlers = {
+  register,
+  login,
+  verifyEmail,
+  resendVerification,
+  googleSignIn,
+  forgotPassword,
+  resetPassword,
+  createApiKey,
+  listApiKeys,
+  revokeApiKey,
+  getAccount,
+  unlinkGoogle,
+  healthz,
+  readyz,
+};

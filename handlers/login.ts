@@ -1,0 +1,47 @@
+import type { LoginData, LoginResponses } from '../generated/types.gen.ts';
+import { findAccountByLogin, updatePasswordHash } from '../db/accounts.ts';
+import { consume, limitKey, refund } from '../lib/limits.ts';
+import { normalizePassword } from '../lib/passwords.ts';
+import { Problem } from '../lib/problem.ts';
+import type { Operation } from './types.ts';
+
+export const login: Operation<LoginData, LoginResponses> = async (c, ctx, { config, db, hasher, jwt, log }) => {
+  const { username: identifier, password } = c.request.requestBody;
+  const keys = [limitKey('login-id', identifier), limitKey('login-ip', ctx.ip)];
+  // Every attempt is counted before the password is checked, so concurrent guesses cannot all
+  // slip under the limit; a successful sign-in gives its attempt back.
+  await consume(db, [
+    { key: keys[0]!, rule: config.limits.loginIdentifier },
+    { key: keys[1]!, rule: config.limits.loginIp },
+  ]);
+
+  const account = await findAccountByLogin(db, identifier);
+  // Unknown and password-less accounts are checked against a dummy hash of the same cost, so
+  // neither the answer nor its timing tells whether the account exists.
+  const { ok, needsRehash } = await hasher.verify(account?.password_hash, password);
+  if (!account || !ok) {
+    throw new Problem(401, 'invalid_credentials', 'Invalid username or password', {
+      headers: { 'WWW-Authenticate': 'Bearer' },
+    });
+  }
+  await refund(db, keys);
+  if (!account.email_verified) {
+    throw new Problem(403, 'email_not_verified', 'Email not verified', {
+      detail: 'Verify your email with the code we sent, or ask for a new one.',
+    });
+  }
+  if (needsRehash) {
+    // Cost parameters changed since this hash was made: upgrade it while we hold the password.
+    try {
+      await updatePasswordHash(db, account.id, await hasher.hash(normalizePassword(password)));
+    } catch (err) {
+      log.warn({ err, accountId: account.id }, 'password re-hash failed; kept the old hash');
+    }
+  }
+
+  return {
+    status: 200,
+    headers: { 'Cache-Control': 'no-store' },
+    body: { access_token: jwt.sign(account.id, account.token_version), token_type: 'bearer', expires_in: jwt.ttlSeconds },
+  };
+};

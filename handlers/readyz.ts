@@ -1,0 +1,12 @@
+import type { ReadyzData, ReadyzResponses } from '../generated/types.gen.ts';
+import { serviceUnavailable } from '../lib/problem.ts';
+import type { Operation } from './types.ts';
+
+export const readyz: Operation<ReadyzData, ReadyzResponses> = async (_c, _ctx, { db }) => {
+  try {
+    await db.raw('select 1');
+  } catch {
+    throw serviceUnavailable();
+  }
+  return { status: 200, body: { status: 'ok' } };
+};

@@ -1,0 +1,40 @@
+import type { RegisterData, RegisterResponses } from '../generated/types.gen.ts';
+import { findAccountByEmail, findAccountByLogin, insertAccount } from '../db/accounts.ts';
+import { consume, limitKey } from '../lib/limits.ts';
+import { checkPasswordPolicy } from '../lib/passwords.ts';
+import { Problem } from '../lib/problem.ts';
+import { issueVerificationCode } from '../lib/verification.ts';
+import type { Operation } from './types.ts';
+
+const taken = (field: 'username' | 'email' | 'google_sub') =>
+  field === 'username'
+    ? new Problem(409, 'username_taken', 'That username is taken')
+    : new Problem(409, 'email_taken', 'An account with that email already exists', { detail: 'Sign in, or recover the password.' });
+
+export const register: Operation<RegisterData, RegisterResponses> = async (c, ctx, { config, db, hasher, wakeMailer, ...deps }) => {
+  const { username, password } = c.request.requestBody;
+  const email = c.request.requestBody.email.toLowerCase();
+  await consume(db, [{ key: limitKey('register-ip', ctx.ip), rule: config.limits.registerIp }]);
+  const normalized = checkPasswordPolicy(password, { minLength: config.passwordMinLength, username, email });
+
+  // A cheap look first spares the scrypt work for the common case; the unique indexes below
+  // still decide any race between two requests.
+  if (await findAccountByLogin(db, username)) throw taken('username');
+  if (await findAccountByEmail(db, email)) throw taken('email');
+  const passwordHash = await hasher.hash(normalized);
+
+  const result = await db.transaction(async (trx) => {
+    const inserted = await insertAccount(trx, { username, email, password_hash: passwordHash });
+    if ('conflict' in inserted) return inserted;
+    await issueVerificationCode(trx, { config, db, hasher, wakeMailer, ...deps }, inserted.account);
+    return inserted;
+  });
+  if ('conflict' in result) throw taken(result.conflict);
+  wakeMailer();
+
+  const { account } = result;
+  return {
+    status: 201,
+    body: { id: account.id, username: account.username, email: account.email, email_verified: account.email_verified, created_at: account.created_at.toISOString() },
+  };
+};

@@ -1,0 +1,85 @@
+// Authentication for openapi-backend's security schemes. A handler returns the principal or
+// throws; openapi-backend then calls unauthorizedHandler (app.ts) when no scheme is satisfied.
+// The owner always comes from the credential, never from the request body.
+import type Koa from 'koa';
+import type { Context } from 'openapi-backend';
+import { type AccountRow, findAccountById } from '../db/accounts.ts';
+import { authenticateApiKey, looksLikeApiKey } from './apiKeys.ts';
+import type { Deps } from './deps.ts';
+import { Problem } from './problem.ts';
+
+export interface Principal {
+  kind: 'jwt' | 'api_key';
+  account: AccountRow;
+  apiKeyId?: string;
+}
+
+/** A credential was refused, as opposed to none being sent. */
+class Refused extends Error {}
+
+function bearerToken(ctx: Koa.Context): string | undefined {
+  const header = ctx.get('authorization');
+  if (!header) return undefined;
+  const m = /^Bearer +([^\s]+) *$/i.exec(header);
+  if (!m) throw new Refused('malformed Authorization header');
+  return m[1];
+}
+
+async function resolve(deps: Deps, credential: string): Promise<Principal> {
+  if (looksLikeApiKey(credential)) {
+    const found = await authenticateApiKey(deps, credential);
+    if (!found) throw new Refused('unknown API key');
+    return { kind: 'api_key', account: found.account, apiKeyId: found.keyId };
+  }
+  const claims = deps.jwt.verify(credential);
+  if (!claims) throw new Refused('invalid JWT');
+  const account = await findAccountById(deps.db, claims.sub);
+  // A password reset (or a Google takeover guard) bumps token_version: older tokens die.
+  if (!account || account.token_version !== claims.ver) throw new Refused('revoked JWT');
+  return { kind: 'jwt', account };
+}
+
+/** Runs a scheme's check, remembering whether a credential was sent and refused, and letting
+ * infrastructure failures (database down) surface as themselves rather than as a 401. */
+function scheme(read: (ctx: Koa.Context) => string | undefined) {
+  return async (_c: Context, ctx: Koa.Context, deps: Deps): Promise<Principal | false> => {
+    let credential: string | undefined;
+    try {
+      credential = read(ctx);
+      if (credential === undefined) return false;
+      return await resolve(deps, credential);
+    } catch (err) {
+      if (err instanceof Refused) {
+        ctx.state.credentialRefused = true;
+        return false;
+      }
+      ctx.state.authFailure = err;
+      return false;
+    }
+  };
+}
+
+export const bearerAuth = scheme(bearerToken);
+export const apiKeyHeader = scheme((ctx) => ctx.get('x-api-key') || undefined);
+
+export function unauthorized(ctx: Koa.Context): never {
+  if (ctx.state.authFailure) throw ctx.state.authFailure;
+  const refused = ctx.state.credentialRefused === true;
+  throw new Problem(401, 'unauthorized', 'Authentication required', {
+    detail: refused ? 'The token or API key is malformed, expired, revoked or wrongly signed.' : 'Send a JWT or an API key.',
+    headers: { 'WWW-Authenticate': refused ? 'Bearer error="invalid_token"' : 'Bearer' },
+  });
+}
+
+export function requireOwner(c: Context): Principal {
+  const principal = (c.security.bearerAuth || c.security.apiKeyHeader) as Principal | undefined;
+  if (!principal) throw new Problem(401, 'unauthorized', 'Authentication required', { headers: { 'WWW-Authenticate': 'Bearer' } });
+  return principal;
+}
+
+/** "Session first, key second": only a JWT session may mint, list or revoke keys. */
+export function requireJwtOwner(c: Context): Principal {
+  const principal = requireOwner(c);
+  if (principal.kind !== 'jwt') throw new Problem(403, 'jwt_required', 'A JWT session is required', { detail: 'API keys cannot manage API keys; sign in and use the session token.' });
+  return principal;
+}

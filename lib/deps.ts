@@ -1,0 +1,39 @@
+// What every handler may use, built once at start from the validated config.
+import { hkdfSync, randomBytes } from 'node:crypto';
+import type { Config } from '../config.ts';
+import type { Db } from '../db/knex.ts';
+import { getOrCreateSetting } from '../db/settings.ts';
+import { createGoogleVerifier, type GoogleVerifier } from './google.ts';
+import { JwtService } from './jwt.ts';
+import type { Logger } from './logger.ts';
+import { PasswordHasher } from './passwords.ts';
+
+export interface Deps {
+  config: Readonly<Config>;
+  db: Db;
+  log: Logger;
+  hasher: PasswordHasher;
+  jwt: JwtService;
+  /** HMAC key for verification codes and recovery tokens at rest (derived from the JWT secret). */
+  codeKey: Buffer;
+  /** null when GOOGLE_CLIENT_ID is unset: /v1/auth/google answers 503 google_not_configured. */
+  google: GoogleVerifier | null;
+  /** Nudges the email delivery worker after a transaction that queued mail has committed. */
+  wakeMailer: () => void;
+}
+
+export async function createDeps(config: Readonly<Config>, db: Db, log: Logger): Promise<Deps> {
+  // Without JWT_SECRET (allowed outside production) one is generated once and kept in the
+  // database, so every instance on that database and every restart share it.
+  const secret = config.jwtSecret ?? (await getOrCreateSetting(db, 'jwt_secret', () => randomBytes(48).toString('base64url')));
+  return {
+    config,
+    db,
+    log,
+    hasher: new PasswordHasher(config.scrypt, config.kdfConcurrency, config.kdfMaxQueue),
+    jwt: new JwtService({ secret, ttlSeconds: config.jwtTtlSeconds, issuer: config.jwtIssuer, audience: config.jwtAudience }),
+    codeKey: Buffer.from(hkdfSync('sha256', secret, 'rst-auth', 'one-time codes and tokens', 32)),
+    google: createGoogleVerifier(config),
+    wakeMailer: () => {},
+  };
+}

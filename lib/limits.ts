@@ -1,0 +1,24 @@
+// Attempt limits, keyed by the submitted identifier (normalised) and by client IP whether or not
+// an account exists, so a 429 reveals nothing. Keys are hashed: the table holds no emails.
+import { createHash } from 'node:crypto';
+import type { RateRule } from '../config.ts';
+import type { Db } from '../db/knex.ts';
+import { hitCounter, refundCounter } from '../db/rateLimits.ts';
+import { tooManyRequests } from './problem.ts';
+
+export const limitKey = (name: string, value: string): string =>
+  `${name}:${createHash('sha256').update(value.normalize('NFKC').toLowerCase()).digest('base64url').slice(0, 32)}`;
+
+/** Counts one attempt against each rule and throws 429 (with Retry-After) when any is over. */
+export async function consume(db: Db, checks: { key: string; rule: RateRule }[]): Promise<void> {
+  let retryAfter = 0;
+  for (const { key, rule } of checks) {
+    const hit = await hitCounter(db, key, rule.windowSeconds);
+    if (hit.count > rule.limit) retryAfter = Math.max(retryAfter, hit.resetIn);
+  }
+  if (retryAfter > 0) throw tooManyRequests(retryAfter);
+}
+
+export async function refund(db: Db, keys: string[]): Promise<void> {
+  for (const key of keys) await refundCounter(db, key);
+}

@@ -1,0 +1,25 @@
+// Email verification codes: six digits from a CSPRNG, valid 10 minutes, stored only as an HMAC
+// bound to the account, so a leaked table yields neither codes nor a lookup by code.
+import { createHmac, randomInt } from 'node:crypto';
+import type { AccountRow } from '../db/accounts.ts';
+import type { Db } from '../db/knex.ts';
+import { enqueueMail } from '../db/outbox.ts';
+import type { Deps } from './deps.ts';
+
+export const CODE_TTL_SECONDS = 600;
+
+export const hashCode = (key: Buffer, accountId: string, code: string): string =>
+  createHmac('sha256', key).update(`verify:${accountId}:${code}`).digest('base64url');
+
+/** Replaces any earlier code of the account and queues the email, inside the caller's transaction. */
+export async function issueVerificationCode(trx: Db, deps: Deps, account: Pick<AccountRow, 'id' | 'email' | 'username'>): Promise<void> {
+  const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
+  await trx.raw(
+    `insert into verification_codes (account_id, code_hash, attempts, expires_at, created_at)
+     values (?, ?, 0, now() + make_interval(secs => ?), now())
+     on conflict (account_id) do update set code_hash = excluded.code_hash, attempts = 0,
+       expires_at = excluded.expires_at, created_at = excluded.created_at`,
+    [account.id, hashCode(deps.codeKey, account.id, code), CODE_TTL_SECONDS],
+  );
+  await enqueueMail(trx, { kind: 'verify_email', recipient: account.email, payload: { username: account.username }, secret: code });
+}
