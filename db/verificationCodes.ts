@@ -1,0 +1,26 @@
+// Verification codes at rest: one live code per account, as an HMAC, with its try counter.
+import type { Db } from './knex.ts';
+
+export const MAX_CODE_ATTEMPTS = 5;
+
+/**
+ * Spends one try on the live code of the account with this email and returns its hash, or
+ * nothing when there is no live code (none, expired, or out of tries). The try is counted in
+ * the same statement that reads the code, so concurrent guesses cannot share a try.
+ */
+export async function spendCodeAttempt(db: Db, email: string): Promise<{ account_id: string; code_hash: string } | undefined> {
+  const { rows } = await db.raw(
+    `update verification_codes v set attempts = v.attempts + 1
+     from accounts a
+     where a.id = v.account_id and a.email = ? and v.expires_at > now() and v.attempts < ?
+     returning v.account_id, v.code_hash`,
+    [email, MAX_CODE_ATTEMPTS],
+  );
+  return rows[0];
+}
+
+/** Uses the code up; true for exactly one of several concurrent callers. */
+export async function consumeCode(db: Db, accountId: string, codeHash: string): Promise<boolean> {
+  const deleted = await db('verification_codes').where({ account_id: accountId, code_hash: codeHash }).delete();
+  return deleted === 1;
+}
