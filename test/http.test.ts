@@ -1,0 +1,154 @@
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { healthz, readyz } from '../generated/sdk.gen.ts';
+import { checkResponse, DB_LABEL, ROOT, startServer, TEST_ENV, validatingFetch, type TestServer } from './harness.ts';
+
+describe(`HTTP behaviour shared by every endpoint (${DB_LABEL})`, () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer();
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  const post = (p: string, body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
+    validatingFetch(`${server.url}${p}`, { method: 'POST', headers, body });
+
+  it('answers malformed JSON with 400 invalid_json', async () => {
+    for (const body of ['{bad', '{"username": "a",}', '"just a string"', '[1, 2', 'nul']) {
+      const res = await post('/v1/auth/login', body);
+      expect(res.status, body).to.equal(400);
+      expect((await res.json()).code, body).to.be.oneOf(['invalid_json', 'validation_failed']);
+    }
+    const res = await post('/v1/auth/login', '{bad');
+    expect((await res.json()).code).to.equal('invalid_json');
+  });
+
+  it('answers an unknown field with 400 validation_failed naming it', async () => {
+    const res = await post('/v1/auth/login', JSON.stringify({ username: 'a', password: 'b', role: 'admin' }));
+    expect(res.status).to.equal(400);
+    const problem = await res.json();
+    expect(problem.code).to.equal('validation_failed');
+    expect(problem.errors[0]).to.have.keys('path', 'message');
+  });
+
+  it('answers a body that is not JSON with 415', async () => {
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
+      const res = await post('/v1/auth/login', 'username=a&password=b', { 'content-type': type });
+      expect(res.status, type).to.equal(415);
+      expect((await res.json()).code).to.equal('unsupported_media_type');
+    }
+    const none = await validatingFetch(`${server.url}/v1/auth/login`, { method: 'POST', body: new Blob(['{}']) });
+    expect(none.status).to.equal(415);
+  });
+
+  it('answers an oversized body with 413', async () => {
+    const res = await post('/v1/auth/login', JSON.stringify({ username: 'a', password: 'x'.repeat(100_000) }));
+    expect(res.status).to.equal(413);
+    expect((await res.json()).code).to.equal('payload_too_large');
+  });
+
+  it('answers an unknown path with 404 not_found and a wrong method with 405 and Allow', async () => {
+    const missing = await validatingFetch(`${server.url}/v1/nothing-here`);
+    expect(missing.status).to.equal(404);
+    expect((await missing.json()).code).to.equal('not_found');
+    const wrong = await validatingFetch(`${server.url}/v1/auth/login`, { method: 'GET' });
+    expect(wrong.status).to.equal(405);
+    expect(wrong.headers.get('allow')).to.equal('POST');
+    expect((await wrong.json()).code).to.equal('method_not_allowed');
+    const keys = await validatingFetch(`${server.url}/v1/auth/api-keys`, { method: 'PUT' });
+    expect(keys.headers.get('allow')).to.equal('GET, POST');
+  });
+
+  it('echoes a valid X-Request-Id and replaces an invalid one', async () => {
+    const ok = await fetch(`${server.url}/healthz`, { headers: { 'x-request-id': 'trace-1234:abc.DEF_9' } });
+    expect(ok.headers.get('x-request-id')).to.equal('trace-1234:abc.DEF_9');
+    for (const bad of ['has space', 'x'.repeat(129), 'semi;colon']) {
+      const res = await fetch(`${server.url}/healthz`, { headers: { 'x-request-id': bad } });
+      expect(res.headers.get('x-request-id')).to.match(/^[0-9a-f-]{36}$/);
+    }
+  });
+
+  it('serves /healthz and /readyz', async () => {
+    expect((await healthz({ client: server.client })).data).to.deep.equal({ status: 'ok' });
+    expect((await readyz({ client: server.client })).data).to.deep.equal({ status: 'ok' });
+  });
+
+  it('serves the contract it routes by as YAML and JSON', async () => {
+    const yaml = await fetch(`${server.url}/openapi.yaml`);
+    expect(yaml.status).to.equal(200);
+    expect(await yaml.text()).to.match(/^openapi: 3\.0\.3/);
+    const json = await (await fetch(`${server.url}/openapi.json`)).json();
+    expect(json.openapi).to.equal('3.0.3');
+    expect(Object.keys(json.paths)).to.include.members(['/v1/auth/register', '/v1/me/account', '/v1/me/google/unlink']);
+  });
+
+  it('never answers 500 for odd but well-formed requests', async () => {
+    const odd = [
+      post('/v1/auth/login', JSON.stringify({ username: '\u0000', password: '\ud800' })),
+      post('/v1/auth/login', JSON.stringify({ username: 'a'.repeat(254), password: 'ü'.repeat(256) })),
+      post('/v1/auth/register', JSON.stringify({ username: 'abc', email: 'a@b.c', password: null })),
+      post('/v1/auth/verify-email', JSON.stringify({ email: 'a@b.c', code: '１２３４５６' })),
+      validatingFetch(`${server.url}/v1/auth/api-keys/${'%ZZ'}`, { method: 'DELETE' }),
+    ];
+    for (const res of await Promise.all(odd)) expect(res.status).to.be.lessThan(500);
+  });
+});
+
+describe('the harness itself', () => {
+  it('rejects a response the contract does not allow', async () => {
+    const headers = { 'content-type': 'application/json', 'x-request-id': 'r1' };
+    const wrongShape = new Response(JSON.stringify({ access_token: 'x' }), { status: 200, headers });
+    let thrown: unknown;
+    try {
+      await checkResponse('POST', 'http://127.0.0.1/v1/auth/login', wrongShape);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(String(thrown)).to.match(/does not match the contract/);
+    const serverError = new Response(JSON.stringify({ type: 'x', title: 'x', status: 500, code: 'internal_error' }), { status: 500, headers: { ...headers, 'content-type': 'application/problem+json' } });
+    thrown = undefined;
+    try {
+      await checkResponse('GET', 'http://127.0.0.1/v1/me/account', serverError);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(String(thrown)).to.match(/server error/);
+  });
+});
+
+describe('configuration', () => {
+  const boot = (env: Record<string, string>) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [path.join(ROOT, 'server.ts')], { env: { PATH: process.env.PATH ?? '', ...TEST_ENV, DATA_DIR: '/nonexistent/never-created', ...env } });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('exit', (code) => resolve({ code, stderr }));
+    });
+
+  it('stops at start with one clear line per bad variable', async () => {
+    const { code, stderr } = await boot({ PORT: 'eighty', SCRYPT_LOG_N: '99', RATE_LIMIT_LOGIN_IP: 'lots' });
+    expect(code).to.equal(2);
+    const lines = stderr.trim().split('\n');
+    expect(lines).to.have.length(3);
+    expect(lines[0]).to.match(/PORT/);
+    expect(stderr).to.match(/SCRYPT_LOG_N/).and.match(/RATE_LIMIT_LOGIN_IP/);
+  });
+
+  it('refuses to start in production without JWT_SECRET, and a short JWT_SECRET anywhere', async () => {
+    const prod = await boot({ NODE_ENV: 'production', JWT_SECRET: '' });
+    expect(prod.code).to.equal(2);
+    expect(prod.stderr).to.match(/JWT_SECRET/);
+    const short = await boot({ JWT_SECRET: 'short' });
+    expect(short.code).to.equal(2);
+    expect(short.stderr).to.match(/JWT_SECRET: must be at least 32 bytes/);
+  });
+
+  it('never echoes a DATABASE_URL that may hold a password', async () => {
+    const { code, stderr } = await boot({ DATABASE_URL: 'not a url with s3cret' });
+    expect(code).to.equal(2);
+    expect(stderr).to.match(/DATABASE_URL/).and.not.match(/s3cret/);
+  });
+});
