@@ -1,0 +1,142 @@
+#!/usr/bin/env node
+// rst: the command-line client of rst auth, built only on the generated SDK.
+// Exit codes: 0 ok, 1 the server refused (a problem answer) or could not be reached (or the
+// profile could not be written), 2 usage error, 130 Ctrl-C at a password prompt.
+import { Command, CommanderError } from 'commander';
+import { DEFAULT_URL, VERSION } from './api.ts';
+import * as commands from './commands.ts';
+import { CliError, EXIT_REFUSED, EXIT_USAGE } from './exit.ts';
+
+const program = new Command('rst');
+// Set before any subcommand is added: subcommands inherit these settings when created.
+program
+  // Commander would exit 1 on its own usage errors; we map them to 2 in report().
+  .exitOverride()
+  .configureHelp({ showGlobalOptions: true })
+  .showHelpAfterError('(add --help for usage)')
+  .description('Command-line client of rst auth: accounts, sessions and API keys.')
+  .version(VERSION, '-V, --version', 'print the version')
+  .helpOption('-h, --help', 'show help')
+  .option('--url <url>', `server URL (else RST_URL, else the stored profile, else ${DEFAULT_URL})`)
+  .option('--json', "print the API's JSON instead of a summary")
+  .addHelpText(
+    'after',
+    `
+Credentials: RST_TOKEN (a JWT) or RST_API_KEY (an rst_ key) from the environment, else the
+session stored by \`rst login\` in $XDG_CONFIG_HOME/rst/profile.json (~/.config/rst/profile.json).
+Exit codes: 0 ok, 1 refused by the server or server unreachable, 2 usage error, 130 interrupted.`,
+  );
+
+/** Wraps an action: commander passes positional arguments, then the options, then the command. */
+function action<A extends unknown[], O>(fn: (...args: [...A, O]) => Promise<void>) {
+  return (...args: unknown[]) => {
+    const cmd = args.at(-1) as Command;
+    const positional = args.slice(0, cmd.registeredArguments.length) as A;
+    return fn(...positional, cmd.optsWithGlobals() as O);
+  };
+}
+
+const passwordStdin = ['--password-stdin', 'read the password from stdin (else a prompt on the terminal; never from the command line)'] as const;
+
+program
+  .command('register')
+  .description('create an account; a verification code is emailed')
+  .requiredOption('-u, --username <username>', '3–32 of A-Za-z0-9_.-, starting with a letter or digit')
+  .requiredOption('-e, --email <email>', 'email address')
+  .option(...passwordStdin)
+  .addHelpText('after', '\nExample:\n  rst register --username ada --email ada@example.com')
+  .action(action(commands.registerCommand));
+
+program
+  .command('verify-email')
+  .description('confirm an email address with the six-digit code from the email')
+  .requiredOption('-e, --email <email>', 'email address')
+  .requiredOption('-c, --code <code>', 'the six-digit code')
+  .addHelpText('after', '\nExample:\n  rst verify-email --email ada@example.com --code 123456')
+  .action(action(commands.verifyEmailCommand));
+
+program
+  .command('resend-verification')
+  .description('email a fresh verification code (the answer is the same whether or not the account exists)')
+  .requiredOption('-e, --email <email>', 'email address')
+  .action(action(commands.resendVerificationCommand));
+
+program
+  .command('login')
+  .description('sign in with a password and store the session token in the profile')
+  .requiredOption('-u, --username <login>', 'username or email')
+  .option(...passwordStdin)
+  .addHelpText('after', '\nExamples:\n  rst login --username ada\n  printf %s "$PASSWORD" | rst login --username ada --password-stdin')
+  .action(action(commands.loginCommand));
+
+program
+  .command('logout')
+  .description('forget the stored session token')
+  .action(action(commands.logoutCommand));
+
+program
+  .command('whoami')
+  .description('show the account: username, email, plan and its source, sign-in methods, Google link')
+  .action(action(commands.whoamiCommand));
+
+const keys = program.command('keys').description('manage API keys (needs a session from rst login, not an API key)');
+keys
+  .command('create')
+  .description('create an API key and print it, alone on stdout, this one time')
+  .argument('<name>', 'a label to tell keys apart (1–64 characters)')
+  .addHelpText('after', '\nExample:\n  rst keys create ci > ci-key.txt')
+  .action(action(commands.keysCreateCommand));
+keys.command('list').description('list the active API keys, newest first').action(action(commands.keysListCommand));
+keys
+  .command('revoke')
+  .description('revoke an API key; it stops working at once')
+  .argument('<id>', 'the key id (from rst keys list)')
+  .action(action(commands.keysRevokeCommand));
+
+const google = program.command('google').description('manage the Google sign-in link');
+google
+  .command('unlink')
+  .description('unlink Google from the account (only when it has a password)')
+  .action(action(commands.googleUnlinkCommand));
+
+program
+  .command('forgot-password')
+  .description('email a password recovery token (the answer is the same whether or not the account exists)')
+  .requiredOption('-e, --email <email>', 'email address')
+  .action(action(commands.forgotPasswordCommand));
+
+program
+  .command('reset-password')
+  .description('set a new password with the recovery token from the email')
+  .requiredOption('-t, --token <token>', 'the recovery token')
+  .option(...passwordStdin)
+  .addHelpText('after', '\nExample:\n  rst reset-password --token "$TOKEN"')
+  .action(action(commands.resetPasswordCommand));
+
+function report(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // Commander has already printed the help, the version or the usage error; help and version
+    // end with 0, anything else it refuses (unknown option, missing argument…) is a usage error.
+    return err.exitCode === 0 ? 0 : EXIT_USAGE;
+  }
+  if (err instanceof CliError) {
+    process.stderr.write(`error: ${err.message}\n${err.details.map((d) => `  ${d}\n`).join('')}`);
+    return err.exitCode;
+  }
+  // A local failure (say, an unwritable profile folder): one line, never a stack trace.
+  process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+  return EXIT_REFUSED;
+}
+
+// `rst keys list | head -1` closes the pipe early: that is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  // exitCode rather than exit(): stdout may still be draining into a pipe.
+  process.exitCode = report(err);
+}
