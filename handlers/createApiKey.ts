@@ -1,5 +1,25 @@
 import type { CreateApiKeyData, CreateApiKeyResponses } from '../generated/types.gen.ts';
-import { notImplemented } from '../lib/problem.ts';
+import { insertApiKeyWithinLimit } from '../db/apiKeys.ts';
+import { MAX_ACTIVE_API_KEYS, newApiKey } from '../lib/apiKeys.ts';
+import { requireJwtOwner } from '../lib/auth.ts';
+import { Problem } from '../lib/problem.ts';
 import type { Operation } from './types.ts';
 
-export const createApiKey: Operation<CreateApiKeyData, CreateApiKeyResponses> = async () => notImplemented();
+// "Session first, key second": only a JWT session mints keys, and only when asked to.
+export const createApiKey: Operation<CreateApiKeyData, CreateApiKeyResponses> = async (c, _ctx, { db }) => {
+  const owner = requireJwtOwner(c);
+  const key = newApiKey();
+  const row = await insertApiKeyWithinLimit(db, { accountId: owner.account.id, name: c.request.requestBody.name, prefix: key.prefix, hash: key.hash }, MAX_ACTIVE_API_KEYS);
+  if (row === 'limit_reached') {
+    throw new Problem(409, 'api_key_limit_reached', 'API key limit reached', {
+      detail: `An account can hold at most ${MAX_ACTIVE_API_KEYS} active API keys; revoke one first.`,
+    });
+  }
+  if (row === 'no_account') throw new Problem(401, 'unauthorized', 'Authentication required', { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
+  return {
+    status: 201,
+    // The raw key exists only in this response: no cache may keep it.
+    headers: { 'Cache-Control': 'no-store' },
+    body: { id: row.id, name: row.name, raw_key: key.raw, prefix: row.prefix, created_at: row.created_at.toISOString() },
+  };
+};

@@ -1,5 +1,15 @@
 import type { ListApiKeysData, ListApiKeysResponses } from '../generated/types.gen.ts';
-import { notImplemented } from '../lib/problem.ts';
+import { listActiveApiKeys } from '../db/apiKeys.ts';
+import { requireJwtOwner } from '../lib/auth.ts';
 import type { Operation } from './types.ts';
 
-export const listApiKeys: Operation<ListApiKeysData, ListApiKeysResponses> = async () => notImplemented();
+export const listApiKeys: Operation<ListApiKeysData, ListApiKeysResponses> = async (c, _ctx, { db }) => {
+  const owner = requireJwtOwner(c);
+  const keys = await listActiveApiKeys(db, owner.account.id);
+  return {
+    status: 200,
+    body: {
+      items: keys.map((k) => ({ id: k.id, name: k.name, prefix: k.prefix, created_at: k.created_at.toISOString(), last_used_at: k.last_used_at?.toISOString() ?? null })),
+    },
+  };
+};
