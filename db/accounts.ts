@@ -66,3 +66,78 @@ export async function updatePasswordHash(db: Db, id: string, passwordHash: strin
 export async function markEmailVerified(db: Db, id: string): Promise<void> {
   await db('accounts').where({ id }).update({ email_verified: true, updated_at: db.fn.now() });
 }
+
+export async function findAccountByGoogleSub(db: Db, sub: string): Promise<AccountRow | undefined> {
+  return db<AccountRow>('accounts').where({ google_sub: sub }).first();
+}
+
+/**
+ * Links a Google subject to the account that has its email, unless the account changed since it
+ * was read (already linked, email changed, gone): then undefined, and the caller looks again.
+ * An account whose email was never verified loses its password, its JWTs (token_version) and its
+ * API keys: whoever set that password never proved they own the email, and Google just proved
+ * someone else does (pre-account takeover).
+ */
+export async function linkGoogleByEmail(
+  db: Db,
+  id: string,
+  email: string,
+  sub: string,
+): Promise<{ account: AccountRow; takeover: boolean } | { conflict: UniqueField } | undefined> {
+  try {
+    return await db.transaction(async (trx) => {
+      // The row lock makes the verified/unverified decision and the update one step: a
+      // concurrent verify-email or reset cannot land between them.
+      const current = await trx<AccountRow>('accounts').where({ id }).forUpdate().first();
+      if (!current || current.google_sub !== null || current.email !== email.toLowerCase()) return undefined;
+      const takeover = !current.email_verified;
+      const changes: Record<string, unknown> = { google_sub: sub, email_verified: true, updated_at: trx.fn.now() };
+      if (takeover) {
+        changes.password_hash = null;
+        changes.token_version = trx.raw('token_version + 1');
+        await trx('api_keys').where({ account_id: id }).whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
+      }
+      const [account] = await trx<AccountRow>('accounts').where({ id }).update(changes).returning('*');
+      return { account: account as AccountRow, takeover };
+    });
+  } catch (err) {
+    const conflict = uniqueConflict(err);
+    if (conflict) return { conflict };
+    throw err;
+  }
+}
+
+/** Clears the Google link only while the account still has a password to sign in with: one
+ * conditional UPDATE, so two concurrent unlinks (or an unlink racing a password change) cannot
+ * leave an account with no way in. undefined when the condition did not hold. */
+export async function unlinkGoogleSub(db: Db, id: string): Promise<AccountRow | undefined> {
+  const [row] = await db<AccountRow>('accounts')
+    .where({ id })
+    .whereNotNull('google_sub')
+    .whereNotNull('password_hash')
+    .update({ google_sub: null, updated_at: db.fn.now() })
+    .returning('*');
+  return row as AccountRow | undefined;
+}
+
+/**
+ * A constant statement run straight on a connection of the knex pool, for the authenticated-read
+ * hot path: the query builder would compile the same SQL again on every request (measured: about
+ * half the client CPU of the lookup, ~110 → ~60 µs). Unnamed statements, so it works behind any
+ * connection pooler. pg and PGlite connections both answer `query(text, values)` with `{ rows }`,
+ * with the same type parsing knex would give.
+ */
+export async function selectRows<T>(db: Db, text: string, values: unknown[]): Promise<T[]> {
+  const connection = await db.client.acquireConnection();
+  try {
+    return ((await connection.query(text, values)) as { rows: T[] }).rows;
+  } finally {
+    await db.client.releaseConnection(connection);
+  }
+}
+
+/** The account a session token names: one primary-key lookup (see selectRows). */
+export async function findAccountForSession(db: Db, id: string): Promise<AccountRow | undefined> {
+  if (!UUID.test(id)) return undefined;
+  return (await selectRows<AccountRow>(db, 'select * from accounts where id = $1', [id]))[0];
+}

@@ -3,7 +3,7 @@
 // The owner always comes from the credential, never from the request body.
 import type Koa from 'koa';
 import type { Context } from 'openapi-backend';
-import { type AccountRow, findAccountById } from '../db/accounts.ts';
+import { type AccountRow, findAccountForSession } from '../db/accounts.ts';
 import { authenticateApiKey, looksLikeApiKey } from './apiKeys.ts';
 import type { Deps } from './deps.ts';
 import { Problem } from './problem.ts';
@@ -33,7 +33,7 @@ async function resolve(deps: Deps, credential: string): Promise<Principal> {
   }
   const claims = deps.jwt.verify(credential);
   if (!claims) throw new Refused('invalid JWT');
-  const account = await findAccountById(deps.db, claims.sub);
+  const account = await findAccountForSession(deps.db, claims.sub);
   // A password reset (or a Google takeover guard) bumps token_version: older tokens die.
   if (!account || account.token_version !== claims.ver) throw new Refused('revoked JWT');
   return { kind: 'jwt', account };
@@ -60,7 +60,13 @@ function scheme(read: (ctx: Koa.Context) => string | undefined) {
 }
 
 export const bearerAuth = scheme(bearerToken);
-export const apiKeyHeader = scheme((ctx) => ctx.get('x-api-key') || undefined);
+// X-API-Key carries only rst_ keys: a JWT there is refused rather than accepted through a header
+// the contract does not name for it.
+export const apiKeyHeader = scheme((ctx) => {
+  const credential = ctx.get('x-api-key') || undefined;
+  if (credential !== undefined && !looksLikeApiKey(credential)) throw new Refused('X-API-Key without an API key');
+  return credential;
+});
 
 export function unauthorized(ctx: Koa.Context): never {
   if (ctx.state.authFailure) throw ctx.state.authFailure;
