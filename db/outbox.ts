@@ -1,12 +1,22 @@
-// The email outbox: a message is written in the same transaction as the code or token it
+// The email outbox. A message is written in the same transaction as the code or token it
 // carries, so it is sent if and only if that state committed.
+//
+// The table also carries jobs: resend-verification and forgot-password write one job row and
+// nothing else, whether or not an account has the email, so the request does the same work
+// either way (no timing oracle); the delivery worker looks the account up later, issues the
+// code or token with its message in one transaction, or drops the job.
 import type { Db } from './knex.ts';
 
+/** Messages: rendered and sent by the worker. */
 export type MailKind = 'verify_email' | 'reset_password';
+/** Jobs: turned into a message (or dropped) by the worker, never sent themselves. */
+export type JobKind = 'verification_request' | 'recovery_request';
+
+export const isJob = (kind: MailKind | JobKind): kind is JobKind => kind === 'verification_request' || kind === 'recovery_request';
 
 export interface OutboxRow {
   id: number;
-  kind: MailKind;
+  kind: MailKind | JobKind;
   recipient: string;
   payload: Record<string, unknown>;
   secret: string | null;
@@ -17,27 +27,37 @@ export interface OutboxRow {
   created_at: Date;
 }
 
+export type MailRow = OutboxRow & { kind: MailKind };
+
 /** `secret` (a code or token) is kept only until the message is sent, then erased. */
 export async function enqueueMail(db: Db, mail: { kind: MailKind; recipient: string; payload?: Record<string, unknown>; secret: string }): Promise<void> {
   await db('outbox').insert({ kind: mail.kind, recipient: mail.recipient, payload: JSON.stringify(mail.payload ?? {}), secret: mail.secret });
 }
 
+/** One row, the same statement whether or not an account has this (normalised) email. */
+export async function enqueueJob(db: Db, kind: JobKind, email: string): Promise<void> {
+  await db('outbox').insert({ kind, recipient: email });
+}
+
 /**
- * Claims up to `limit` due messages for this worker. FOR UPDATE SKIP LOCKED lets several
+ * Claims the oldest due row for this worker, or nothing. FOR UPDATE SKIP LOCKED lets several
  * instances poll one table without taking the same row, and the lease (next_attempt_at pushed
  * into the future) keeps a claimed row from being taken again while it is being sent; a worker
- * that dies mid-send leaves a row that becomes due again when the lease runs out.
+ * that dies mid-send leaves a row that becomes due again when the lease runs out. One row per
+ * claim: a batch would hold later rows under a lease that a slow SMTP server could outlast.
+ * `jobsOnly` skips messages (while the SMTP server is failing, jobs still get done).
  */
-export async function claimDueMail(db: Db, limit: number, leaseSeconds: number): Promise<OutboxRow[]> {
+export async function claimDueRow(db: Db, leaseSeconds: number, jobsOnly = false): Promise<OutboxRow | undefined> {
   const { rows } = await db.raw(
     `update outbox set next_attempt_at = now() + make_interval(secs => ?), attempts = attempts + 1
-     where id in (
+     where id = (
        select id from outbox where sent_at is null and next_attempt_at <= now()
-       order by id limit ? for update skip locked)
+         and (not ? or kind in ('verification_request', 'recovery_request'))
+       order by next_attempt_at, id limit 1 for update skip locked)
      returning *`,
-    [leaseSeconds, limit],
+    [leaseSeconds, jobsOnly],
   );
-  return rows as OutboxRow[];
+  return rows[0] as OutboxRow | undefined;
 }
 
 /** Sent: the secret is erased, the row stays as a record. */
@@ -48,7 +68,20 @@ export async function markMailSent(db: Db, id: number): Promise<void> {
 export async function markMailFailed(db: Db, id: number, error: string, retryInSeconds: number): Promise<void> {
   await db('outbox')
     .where({ id })
+    .whereNull('sent_at')
     .update({ last_error: error.slice(0, 500), next_attempt_at: db.raw('now() + make_interval(secs => ?)', [retryInSeconds]) });
+}
+
+/**
+ * Takes a job for good, inside the transaction that acts on it: true for exactly one taker even
+ * if a lease ran out and a second instance claimed the same job (the second DELETE waits on the
+ * first's row lock, then finds nothing). A job leaves no row behind: the table keeps no record
+ * of which addresses someone typed into forgot-password.
+ */
+export async function takeJob(trx: Db, id: number): Promise<boolean> {
+  // RETURNING, not delete()'s count: knex-pglite answers delete() with a raw result object.
+  const deleted = await trx('outbox').where({ id }).whereNull('sent_at').delete().returning('id');
+  return deleted.length === 1;
 }
 
 export async function countPendingMail(db: Db): Promise<number> {

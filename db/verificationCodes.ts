@@ -21,6 +21,8 @@ export async function spendCodeAttempt(db: Db, email: string): Promise<{ account
 
 /** Uses the code up; true for exactly one of several concurrent callers. */
 export async function consumeCode(db: Db, accountId: string, codeHash: string): Promise<boolean> {
-  const deleted = await db('verification_codes').where({ account_id: accountId, code_hash: codeHash }).delete();
-  return deleted === 1;
+  // RETURNING rather than delete()'s count: knex-pglite answers delete() with its raw result
+  // object, not a number, so a count check would fail on PGlite alone.
+  const deleted = await db('verification_codes').where({ account_id: accountId, code_hash: codeHash }).delete().returning('account_id');
+  return deleted.length === 1;
 }

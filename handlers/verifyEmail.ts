@@ -1,10 +1,9 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { VerifyEmailData, VerifyEmailResponses } from '../generated/types.gen.ts';
 import { markEmailVerified } from '../db/accounts.ts';
-import { hitCounter, peekCounter } from '../db/rateLimits.ts';
 import { consumeCode, spendCodeAttempt } from '../db/verificationCodes.ts';
 import { consume, limitKey } from '../lib/limits.ts';
-import { Problem, tooManyRequests } from '../lib/problem.ts';
+import { Problem } from '../lib/problem.ts';
 import { hashCode } from '../lib/verification.ts';
 import type { Operation } from './types.ts';
 
@@ -14,22 +13,21 @@ const invalidCode = () => new Problem(400, 'invalid_code', 'Invalid or expired c
 export const verifyEmail: Operation<VerifyEmailData, VerifyEmailResponses> = async (c, ctx, { config, db, codeKey }) => {
   const email = c.request.requestBody.email.toLowerCase();
   const { code } = c.request.requestBody;
-  await consume(db, [{ key: limitKey('verify-ip', ctx.ip), rule: config.limits.verifyIp }]);
-
   // Beyond each code's 5 tries, at most 20 wrong codes per email per day, so asking for new
-  // codes cannot multiply guesses.
+  // codes cannot multiply guesses. Every attempt is counted before the code is looked at, so
+  // concurrent guesses cannot all slip under the cap. Keyed by the email whether or not an
+  // account has it, so the 429 reveals nothing.
   const dailyKey = limitKey('verify-fail', email);
-  const daily = await peekCounter(db, dailyKey, config.limits.verifyDaily.windowSeconds);
-  if (daily.count >= config.limits.verifyDaily.limit) throw tooManyRequests(daily.resetIn);
+  await consume(db, [
+    { key: limitKey('verify-ip', ctx.ip), rule: config.limits.verifyIp },
+    { key: dailyKey, rule: config.limits.verifyDaily },
+  ]);
 
   const live = await spendCodeAttempt(db, email);
   const expected = live ? Buffer.from(live.code_hash) : undefined;
   const given = live ? Buffer.from(hashCode(codeKey, live.account_id, code)) : undefined;
   const matches = !!expected && !!given && expected.length === given.length && timingSafeEqual(expected, given);
-  if (!live || !matches) {
-    await hitCounter(db, dailyKey, config.limits.verifyDaily.windowSeconds);
-    throw invalidCode();
-  }
+  if (!live || !matches) throw invalidCode();
 
   const won = await db.transaction(async (trx) => {
     if (!(await consumeCode(trx, live.account_id, live.code_hash))) return false;

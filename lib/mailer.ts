@@ -1,11 +1,18 @@
 // The email delivery worker. It polls the outbox (and is woken right after a transaction that
-// queued mail commits), sends each message once, and retries failures with exponential backoff.
-// With SMTP_URL set it sends through nodemailer; without it, it prints the message to stdout,
-// so a person running `npm start` on a laptop reads the code in the console.
+// queued mail commits), turns jobs into messages, sends each message once, and retries failures
+// with exponential backoff. With SMTP_URL set it sends through nodemailer; without it, it prints
+// the message to stdout, so a person running `npm start` on a laptop reads the code in the console.
+//
+// Delivery is at-least-once by construction and once in practice: a row is claimed under a lease
+// (FOR UPDATE SKIP LOCKED, see db/outbox.ts) that outlasts the longest send this worker allows,
+// so no second instance takes it while it may still be in flight; only a crash between the SMTP
+// server's "250 OK" and the UPDATE that records it can send a message twice.
 import nodemailer from 'nodemailer';
-import { claimDueMail, markMailFailed, markMailSent } from '../db/outbox.ts';
+import { claimDueRow, isJob, markMailFailed, markMailSent, takeJob, type MailRow, type OutboxRow } from '../db/outbox.ts';
 import type { Deps } from './deps.ts';
 import { renderMail, type MailMessage } from './mail.ts';
+import { runRecoveryRequest } from './recovery.ts';
+import { runVerificationRequest } from './verification.ts';
 
 export interface Mailer {
   wake(): void;
@@ -13,10 +20,12 @@ export interface Mailer {
 }
 
 const POLL_MS = 1000;
-const LEASE_SECONDS = 120;
-const BATCH = 10;
+/** A send is abandoned (and retried later) after this long ... */
+const SEND_DEADLINE_MS = 120_000;
+/** ... well inside the lease, so a row is never handed to a second worker mid-send. */
+const LEASE_SECONDS = 300;
 /** 2 s, 4 s, 8 s … capped at 10 minutes: an SMTP outage is ridden out, never dropped. */
-export const backoffSeconds = (attempts: number): number => Math.min(600, 2 ** Math.min(attempts, 10));
+export const backoffSeconds = (attempts: number): number => Math.min(600, 2 ** Math.min(Math.max(attempts, 1), 10));
 
 type Transport = (message: MailMessage) => Promise<void>;
 
@@ -30,7 +39,26 @@ function createTransport(deps: Deps): Transport {
       socketTimeout: 30_000,
     });
     return async (m) => {
-      await smtp.sendMail({ from: config.mailFrom, to: m.to, subject: m.subject, text: m.text, html: m.html });
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('SMTP send took too long')), SEND_DEADLINE_MS);
+      });
+      try {
+        await Promise.race([
+          smtp.sendMail({
+            from: config.mailFrom,
+            to: m.to,
+            subject: m.subject,
+            text: m.text,
+            html: m.html,
+            // RFC 3834: machine-written mail; auto-responders (vacation replies) stay quiet.
+            headers: { 'Auto-Submitted': 'auto-generated' },
+          }),
+          deadline,
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
     };
   }
   return async (m) => {
@@ -38,30 +66,72 @@ function createTransport(deps: Deps): Transport {
   };
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 export function startMailer(deps: Deps): Mailer {
   const { db, log, config } = deps;
   const send = createTransport(deps);
   let stopped = false;
   let running: Promise<void> | undefined;
   let again = false;
-  let timer: NodeJS.Timeout | undefined;
+
+  const runJob = async (row: OutboxRow) => {
+    await db.transaction(async (trx) => {
+      if (!(await takeJob(trx, row.id))) return;
+      if (row.kind === 'verification_request') await runVerificationRequest(trx, deps, row.recipient);
+      else await runRecoveryRequest(trx, deps, row.recipient);
+    });
+  };
+
+  /** After a message went out, recording it must not fail lightly: a row left unsent would be
+   * sent again when its lease runs out. Retried for a good part of the lease. */
+  const recordSent = async (id: number) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await markMailSent(db, id);
+      } catch (err) {
+        if (attempt >= 20) throw err;
+        await sleep(3000);
+      }
+    }
+  };
+
+  /** Handles one claimed row; false when the SMTP server failed. */
+  const handle = async (row: OutboxRow): Promise<boolean> => {
+    if (isJob(row.kind)) {
+      try {
+        await runJob(row);
+      } catch (err) {
+        const retryIn = backoffSeconds(row.attempts);
+        log.warn({ mailId: row.id, kind: row.kind, attempts: row.attempts, retryIn, err }, 'outbox job failed; will retry');
+        await markMailFailed(db, row.id, (err as Error).message ?? String(err), retryIn).catch(() => {});
+      }
+      return true;
+    }
+    try {
+      await send(renderMail(row as MailRow, config.appUrl));
+    } catch (err) {
+      const retryIn = backoffSeconds(row.attempts);
+      // The error text is nodemailer's (SMTP reply or socket error), never the message body.
+      const error = (err as Error).message ?? String(err);
+      log.warn({ mailId: row.id, kind: row.kind, attempts: row.attempts, retryIn, error }, 'mail delivery failed; will retry');
+      await markMailFailed(db, row.id, error, retryIn).catch(() => {});
+      return false;
+    }
+    await recordSent(row.id);
+    log.info({ mailId: row.id, kind: row.kind, attempts: row.attempts }, 'mail sent');
+    return true;
+  };
 
   const drain = async () => {
-    for (;;) {
-      const rows = await claimDueMail(db, BATCH, LEASE_SECONDS);
-      if (rows.length === 0) return;
-      for (const row of rows) {
-        try {
-          await send(renderMail(row, config.appUrl));
-          await markMailSent(db, row.id);
-          log.info({ mailId: row.id, kind: row.kind }, 'mail sent');
-        } catch (err) {
-          const retryIn = backoffSeconds(row.attempts);
-          log.warn({ mailId: row.id, kind: row.kind, attempts: row.attempts, retryIn, error: (err as Error).message }, 'mail delivery failed; will retry');
-          await markMailFailed(db, row.id, (err as Error).message ?? String(err), retryIn).catch(() => {});
-        }
-      }
-      if (stopped) return;
+    // Once the SMTP server fails, the rest of this round handles jobs only: each poll tries one
+    // message instead of walking the whole queue into the same error (and into its connection
+    // timeout, message after message), while codes and tokens are still issued and queued.
+    let smtpFailing = false;
+    while (!stopped) {
+      const row = await claimDueRow(db, LEASE_SECONDS, smtpFailing);
+      if (!row) return;
+      if (!(await handle(row))) smtpFailing = true;
     }
   };
 
@@ -72,7 +142,7 @@ export function startMailer(deps: Deps): Mailer {
       return;
     }
     running = drain()
-      .catch((err) => log.warn({ error: (err as Error).message }, 'outbox poll failed'))
+      .catch((err) => log.warn({ err }, 'outbox poll failed'))
       .finally(() => {
         running = undefined;
         if (again && !stopped) {
@@ -82,7 +152,7 @@ export function startMailer(deps: Deps): Mailer {
       });
   };
 
-  timer = setInterval(tick, POLL_MS);
+  const timer = setInterval(tick, POLL_MS);
   timer.unref();
   tick();
 

@@ -1,7 +1,7 @@
 // Email verification codes: six digits from a CSPRNG, valid 10 minutes, stored only as an HMAC
 // bound to the account, so a leaked table yields neither codes nor a lookup by code.
 import { createHmac, randomInt } from 'node:crypto';
-import type { AccountRow } from '../db/accounts.ts';
+import { findAccountByEmail, type AccountRow } from '../db/accounts.ts';
 import type { Db } from '../db/knex.ts';
 import { enqueueMail } from '../db/outbox.ts';
 import type { Deps } from './deps.ts';
@@ -13,6 +13,7 @@ export const hashCode = (key: Buffer, accountId: string, code: string): string =
 
 /** Replaces any earlier code of the account and queues the email, inside the caller's transaction. */
 export async function issueVerificationCode(trx: Db, deps: Deps, account: Pick<AccountRow, 'id' | 'email' | 'username'>): Promise<void> {
+  // randomInt draws from the CSPRNG without modulo bias.
   const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
   await trx.raw(
     `insert into verification_codes (account_id, code_hash, attempts, expires_at, created_at)
@@ -22,4 +23,13 @@ export async function issueVerificationCode(trx: Db, deps: Deps, account: Pick<A
     [account.id, hashCode(deps.codeKey, account.id, code), CODE_TTL_SECONDS],
   );
   await enqueueMail(trx, { kind: 'verify_email', recipient: account.email, payload: { username: account.username }, secret: code });
+}
+
+/**
+ * The worker's half of resend-verification: a fresh code goes only to an account that has this
+ * email and has not verified it; any other request is dropped without a trace.
+ */
+export async function runVerificationRequest(trx: Db, deps: Deps, email: string): Promise<void> {
+  const account = await findAccountByEmail(trx, email);
+  if (account && !account.email_verified) await issueVerificationCode(trx, deps, account);
 }

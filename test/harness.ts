@@ -36,9 +36,11 @@ export const TEST_ENV: Record<string, string> = {
   RATE_LIMIT_LOGIN_IP: '100000/900',
   RATE_LIMIT_EMAIL_MINUTE: '100000/60',
   RATE_LIMIT_EMAIL_HOUR: '100000/3600',
+  RATE_LIMIT_EMAIL_IP: '100000/3600',
   RATE_LIMIT_VERIFY_IP: '100000/900',
   RATE_LIMIT_RESET_IP: '100000/900',
   RATE_LIMIT_GOOGLE_IP: '100000/900',
+  RATE_LIMIT_AUTH_FAILURE_IP: '100000/900',
 };
 
 // ---------------------------------------------------------------- contract validation
@@ -136,6 +138,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Run on the same database as this server (a second instance). */
   shareDatabaseWith?: TestServer;
+  /** host:port the server dials instead of PostgreSQL's own (a test's TCP proxy); sql() still goes direct. */
+  connectThrough?: string;
 }
 
 async function createDatabase(): Promise<string> {
@@ -173,8 +177,11 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   const dataDir = databaseUrl ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'rst-test-'));
 
   const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...TEST_ENV, ...opts.env, PORT: '0', HOST: '127.0.0.1' };
-  if (databaseUrl) env.DATABASE_URL = databaseUrl;
-  else env.DATA_DIR = dataDir!;
+  if (databaseUrl) {
+    const dialed = new URL(databaseUrl);
+    if (opts.connectThrough) dialed.host = opts.connectThrough;
+    env.DATABASE_URL = dialed.href;
+  } else env.DATA_DIR = dataDir!;
 
   const child = spawn(process.execPath, [path.join(ROOT, 'server.ts')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -218,7 +225,12 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
 
   let pool: pg.Pool | undefined;
   const sqlPg = async <T>(query: string, params: unknown[] = []): Promise<T[]> => {
-    pool ??= new pg.Pool({ connectionString: databaseUrl, max: 2 });
+    if (!pool) {
+      pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+      // pool.end() resolves before its sockets have closed, so the forced DROP DATABASE in stop()
+      // can terminate them mid-close: that error would surface as an uncaught exception.
+      pool.on('connect', (client) => client.on('error', () => {}));
+    }
     return (await pool.query(query, params)).rows as T[];
   };
 

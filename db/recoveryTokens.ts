@@ -1,0 +1,46 @@
+// Recovery tokens at rest: only a keyed hash of each token, its expiry and when it was used.
+import type { Db } from './knex.ts';
+
+export async function insertRecoveryToken(db: Db, accountId: string, tokenHash: string, ttlSeconds: number): Promise<void> {
+  await db.raw(`insert into recovery_tokens (account_id, token_hash, expires_at) values (?, ?, now() + make_interval(secs => ?))`, [
+    accountId,
+    tokenHash,
+    ttlSeconds,
+  ]);
+}
+
+/** The account a live (unused, unexpired) token belongs to, without using the token up. */
+export async function findLiveRecoveryToken(db: Db, tokenHash: string): Promise<{ account_id: string; username: string; email: string } | undefined> {
+  return db('recovery_tokens as t')
+    .join('accounts as a', 'a.id', 't.account_id')
+    .where('t.token_hash', tokenHash)
+    .whereNull('t.used_at')
+    .andWhere('t.expires_at', '>', db.fn.now())
+    .first('t.account_id', 'a.username', 'a.email');
+}
+
+/**
+ * Redeems a token, in the caller's transaction: uses it up, sets the new password, marks the
+ * email verified (the holder read the mail), uses up every other outstanding token of the
+ * account, drops a pending verification code, and bumps token_version so every JWT issued
+ * before is refused. The token is taken by one conditional UPDATE … RETURNING: of two
+ * concurrent redemptions the second waits on the row lock, re-checks `used_at is null` and
+ * matches nothing, so exactly one wins. Returns the account id, or undefined when the token is
+ * unknown, expired or used.
+ */
+export async function redeemRecoveryToken(trx: Db, tokenHash: string, passwordHash: string): Promise<string | undefined> {
+  const { rows } = await trx.raw(
+    `update recovery_tokens set used_at = now()
+     where token_hash = ? and used_at is null and expires_at > now()
+     returning account_id`,
+    [tokenHash],
+  );
+  const accountId = rows[0]?.account_id as string | undefined;
+  if (!accountId) return undefined;
+  await trx('accounts')
+    .where({ id: accountId })
+    .update({ password_hash: passwordHash, email_verified: true, token_version: trx.raw('token_version + 1'), updated_at: trx.fn.now() });
+  await trx('recovery_tokens').where({ account_id: accountId }).whereNull('used_at').update({ used_at: trx.fn.now() });
+  await trx('verification_codes').where({ account_id: accountId }).delete();
+  return accountId;
+}

@@ -1,0 +1,290 @@
+// A real SMTP server in the test process (the `smtp-server` package), so tests read codes and
+// tokens from the emails the service actually sent, never from its database. Plain SMTP on
+// 127.0.0.1, no STARTTLS, no AUTH. It can refuse mail (451, a temporary failure) or go down
+// entirely (port closed) and come back on the same port, to exercise the worker's retries.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+import { register, verifyEmail, login } from '../generated/sdk.gen.ts';
+import { checkResponse, uniqueUser, type TestServer } from './harness.ts';
+
+export interface ReceivedMail {
+  /** envelope recipients (RCPT TO), lower-cased */
+  to: string[];
+  from: string;
+  headers: Record<string, string>;
+  subject: string;
+  text: string;
+  html: string;
+  raw: string;
+}
+
+export interface TestSmtp {
+  port: number;
+  /** SMTP_URL for a server under test */
+  url: string;
+  messages: ReceivedMail[];
+  /** Mails received for this address so far. */
+  to(address: string): ReceivedMail[];
+  /** Waits for the n-th (default: first) mail to this address. */
+  waitFor(address: string, nth?: number, timeoutMs?: number): Promise<ReceivedMail>;
+  /** While on, every recipient is refused with 451 (try again later). */
+  refuse(on: boolean): void;
+  /** RCPT TO commands refused so far. */
+  refusals(): number;
+  /** Closes the port: connections are refused until up(). */
+  down(): Promise<void>;
+  up(): Promise<void>;
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------- a small MIME reader
+
+type Part = { headers: Record<string, string>; body: string };
+
+function splitHeaders(raw: string): Part {
+  const at = raw.search(/\r?\n\r?\n/);
+  const head = at < 0 ? raw : raw.slice(0, at);
+  const body = at < 0 ? '' : raw.slice(at).replace(/^\r?\n\r?\n/, '');
+  const headers: Record<string, string> = {};
+  for (const line of head.replace(/\r?\n[ \t]+/g, ' ').split(/\r?\n/)) {
+    const colon = line.indexOf(':');
+    if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  return { headers, body };
+}
+
+function decodeBody(part: Part): string {
+  const encoding = (part.headers['content-transfer-encoding'] ?? '7bit').toLowerCase();
+  if (encoding === 'base64') return Buffer.from(part.body.replace(/\s+/g, ''), 'base64').toString('utf8');
+  if (encoding === 'quoted-printable') {
+    const soft = part.body.replace(/=\r?\n/g, '');
+    const bytes: number[] = [];
+    for (let i = 0; i < soft.length; i++) {
+      if (soft[i] === '=' && /^[0-9A-F]{2}$/i.test(soft.slice(i + 1, i + 3))) {
+        bytes.push(parseInt(soft.slice(i + 1, i + 3), 16));
+        i += 2;
+      } else bytes.push(...Buffer.from(soft[i]!, 'utf8'));
+    }
+    return Buffer.from(bytes).toString('utf8');
+  }
+  return part.body;
+}
+
+/** RFC 2047 encoded words (=?utf-8?Q?…?= / =?utf-8?B?…?=) in a header. */
+function decodeWords(value: string): string {
+  return value.replace(/=\?([^?]+)\?([QB])\?([^?]*)\?=\s*/gi, (_, _charset, kind: string, data: string) =>
+    kind.toUpperCase() === 'B'
+      ? Buffer.from(data, 'base64').toString('utf8')
+      : decodeBody({ headers: { 'content-transfer-encoding': 'quoted-printable' }, body: data.replace(/_/g, ' ') }),
+  );
+}
+
+function leaves(part: Part): Part[] {
+  const type = part.headers['content-type'] ?? 'text/plain';
+  const boundary = /boundary="?([^";]+)"?/i.exec(type)?.[1];
+  if (!/^multipart\//i.test(type) || !boundary) return [part];
+  const chunks = part.body.split(`--${boundary}`).slice(1);
+  return chunks.filter((c) => !c.startsWith('--')).flatMap((c) => leaves(splitHeaders(c.replace(/^\r?\n/, ''))));
+}
+
+export function parseMail(raw: string, envelopeTo: string[]): ReceivedMail {
+  const top = splitHeaders(raw);
+  const parts = leaves(top);
+  const find = (type: string) => {
+    const part = parts.find((p) => (p.headers['content-type'] ?? 'text/plain').toLowerCase().startsWith(type));
+    return part ? decodeBody(part).replace(/\r\n/g, '\n').replace(/\n$/, '') : '';
+  };
+  return {
+    to: envelopeTo,
+    from: decodeWords(top.headers.from ?? ''),
+    headers: top.headers,
+    subject: decodeWords(top.headers.subject ?? ''),
+    text: find('text/plain'),
+    html: find('text/html'),
+    raw,
+  };
+}
+
+// ---------------------------------------------------------------- the server
+
+export async function startSmtp(): Promise<TestSmtp> {
+  const messages: ReceivedMail[] = [];
+  const waiters = new Set<() => void>();
+  let refusing = false;
+  let refused = 0;
+  let port = 0;
+  let server: SMTPServer | undefined;
+
+  const create = () =>
+    new SMTPServer({
+      secure: false,
+      disabledCommands: ['STARTTLS', 'AUTH'],
+      hideSTARTTLS: true,
+      authOptional: true,
+      logger: false,
+      closeTimeout: 100,
+      onRcptTo(_address, _session, callback) {
+        if (!refusing) return callback();
+        refused++;
+        const err = Object.assign(new Error('Mailbox busy, try again later'), { responseCode: 451 });
+        callback(err);
+      },
+      onData(stream, session, callback) {
+        const chunks: Buffer[] = [];
+        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        stream.on('end', () => {
+          const to = session.envelope.rcptTo.map((r) => r.address.toLowerCase());
+          messages.push(parseMail(Buffer.concat(chunks).toString('utf8'), to));
+          for (const w of waiters) w();
+          callback();
+        });
+      },
+    });
+
+  const listen = async () => {
+    server = create();
+    await new Promise<void>((resolve, reject) => {
+      server!.server.once('error', reject);
+      server!.listen(port, '127.0.0.1', () => resolve());
+    });
+    port = (server.server.address() as AddressInfo).port;
+  };
+  const shut = async () => {
+    const s = server;
+    server = undefined;
+    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+  };
+
+  await listen();
+  const to = (address: string) => messages.filter((m) => m.to.includes(address.toLowerCase()));
+  return {
+    port,
+    url: `smtp://127.0.0.1:${port}`,
+    messages,
+    to,
+    waitFor: (address, nth = 1, timeoutMs = 15_000) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          const got = to(address);
+          if (got.length >= nth) {
+            clearTimeout(timer);
+            waiters.delete(check);
+            resolve(got[nth - 1]!);
+          }
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`no mail #${nth} to ${address} within ${timeoutMs} ms (got ${to(address).length})`));
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      }),
+    refuse: (on) => {
+      refusing = on;
+    },
+    refusals: () => refused,
+    down: shut,
+    up: listen,
+    close: shut,
+  };
+}
+
+// ---------------------------------------------------------------- reading the mails
+
+export function codeFrom(mail: ReceivedMail): string {
+  const m = /verification code is: (\d{6})\b/.exec(mail.text);
+  if (!m) throw new Error(`no code in mail: ${mail.text}`);
+  return m[1]!;
+}
+
+/** The token from the reset link (and checks the CLI copy in the same mail agrees). */
+export function tokenFrom(mail: ReceivedMail): string {
+  const link = /\/reset-password\?token=([^\s]+)/.exec(mail.text);
+  const cli = /recovery token: ([A-Za-z0-9_-]+)/.exec(mail.text);
+  if (!link || !cli) throw new Error(`no token in mail: ${mail.text}`);
+  const token = decodeURIComponent(link[1]!);
+  if (token !== cli[1]) throw new Error('the link and the CLI token differ');
+  return token;
+}
+
+/** Registers an account, verifies it with the code from the SMTP mail, signs in. */
+export async function verifiedUser(server: TestServer, smtp: TestSmtp, prefix = 'user') {
+  const user = uniqueUser(prefix);
+  const created = await register({ client: server.client, body: user, throwOnError: true });
+  const code = codeFrom(await smtp.waitFor(user.email));
+  await verifyEmail({ client: server.client, body: { email: user.email, code }, throwOnError: true });
+  const session = await login({ client: server.client, body: { username: user.username, password: user.password }, throwOnError: true });
+  return { ...user, id: created.data.id, token: session.data.access_token, code };
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+// ---------------------------------------------------------------- requests from another address
+
+/**
+ * POSTs JSON from a chosen loopback address (127.0.0.0/8 all reaches the server), so a test owns
+ * its per-IP rate-limit bucket whatever other tests sent from 127.0.0.1. The response is checked
+ * against the contract like every SDK call.
+ */
+export async function postFrom(
+  server: TestServer,
+  localAddress: string,
+  path: string,
+  body: unknown,
+): Promise<{ status: number; headers: Headers; text: string; json: Record<string, unknown> }> {
+  const url = new URL(path, server.url);
+  const payload = JSON.stringify(body);
+  const res = await new Promise<{ status: number; headers: Headers; text: string }>((resolve, reject) => {
+    const req = http.request(
+      url,
+      { method: 'POST', localAddress, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+      (r) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => {
+          const headers = new Headers();
+          for (const [k, v] of Object.entries(r.headers)) if (typeof v === 'string') headers.set(k, v);
+          resolve({ status: r.statusCode!, headers, text: Buffer.concat(chunks).toString('utf8') });
+        });
+        r.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+  await checkResponse('POST', url.href, new Response(res.text || null, { status: res.status, headers: res.headers }));
+  return { ...res, json: res.text ? (JSON.parse(res.text) as Record<string, unknown>) : {} };
+}
+
+/**
+ * Alternates POSTs with body `a` and body `b` (`rounds` of each, after a few warm-up calls) and
+ * returns every status, raw body text and latency. Each call starts on a quiet server (a pause
+ * after the previous one lets the delivery worker finish), so what is timed is the request path.
+ */
+export async function alternate(server: TestServer, path: string, a: unknown, b: unknown, rounds = 30) {
+  const call = async (body: unknown) => {
+    const started = performance.now();
+    const res = await fetch(new URL(path, server.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const text = await res.text();
+    const ms = performance.now() - started;
+    await checkResponse('POST', res.url, new Response(text, { status: res.status, headers: res.headers }));
+    return { status: res.status, text, ms };
+  };
+  for (let i = 0; i < 4; i++) await call(i % 2 ? a : b);
+  const results = { a: [] as { status: number; text: string; ms: number }[], b: [] as { status: number; text: string; ms: number }[] };
+  for (let i = 0; i < rounds * 2; i++) {
+    await sleep(60);
+    // a, b, b, a, a, b …: neither side always follows the other.
+    const first = Math.floor(i / 2) % 2 === 0 ? 'a' : 'b';
+    const side = i % 2 === 0 ? first : first === 'a' ? 'b' : 'a';
+    results[side].push(await call(side === 'a' ? a : b));
+  }
+  return results;
+}
