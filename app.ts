@@ -12,7 +12,11 @@ import addFormats from 'ajv-formats';
 import YAML from 'yaml';
 import { handlers } from './handlers/index.ts';
 import { apiKeyHeader, bearerAuth, unauthorized } from './lib/auth.ts';
+import { cors } from './lib/cors.ts';
+import { docs } from './lib/docs.ts';
 import type { Deps } from './lib/deps.ts';
+import { consume, limitKey } from './lib/limits.ts';
+import { createMetrics } from './lib/metrics.ts';
 import { notImplemented, Problem, serviceUnavailable } from './lib/problem.ts';
 
 const ROOT = path.dirname(fileURLToPath(import.meta.url));
@@ -57,7 +61,14 @@ export async function createApp(deps: Deps, extraRoutes: Koa.Middleware[] = []):
     postRoutingHandler: (c: Context, ctx: Koa.Context) => {
       ctx.state.operationId = c.operation?.operationId;
     },
-    unauthorizedHandler: (_c: Context, ctx: Koa.Context) => unauthorized(ctx),
+    unauthorizedHandler: async (_c: Context, ctx: Koa.Context) => {
+      // Refused tokens and keys are counted per client IP (a missing one costs nothing to check),
+      // so guessing credentials or hammering the key lookup ends in 429.
+      if (ctx.state.credentialRefused === true && !ctx.state.authFailure) {
+        await consume(deps.db, [{ key: limitKey('auth-fail-ip', ctx.ip), rule: config.limits.authFailureIp }]);
+      }
+      unauthorized(ctx);
+    },
     notFound: () => {
       throw new Problem(404, 'not_found', 'Not found');
     },
@@ -75,7 +86,10 @@ export async function createApp(deps: Deps, extraRoutes: Koa.Middleware[] = []):
   api.registerSecurityHandler('apiKeyHeader', apiKeyHeader);
   await api.init();
 
-  const koa = new Koa({ proxy: config.trustProxy });
+  const metrics = createMetrics(deps);
+  // maxIpsCount keeps only the X-Forwarded-For entries the trusted proxies appended (the last
+  // `proxyHops`); ctx.ip is the first of those, whatever the client put in front.
+  const koa = new Koa({ proxy: config.trustProxy, maxIpsCount: config.proxyHops });
 
   // Outermost: request id, access log, and the one problem+json renderer.
   koa.use(async (ctx, next) => {
@@ -84,6 +98,7 @@ export async function createApp(deps: Deps, extraRoutes: Koa.Middleware[] = []):
     const requestId = REQUEST_ID.test(sent) ? sent : randomUUID();
     ctx.state.requestId = requestId;
     ctx.set('X-Request-Id', requestId);
+    ctx.set('X-Content-Type-Options', 'nosniff');
     try {
       await next();
     } catch (err) {
@@ -98,11 +113,16 @@ export async function createApp(deps: Deps, extraRoutes: Koa.Middleware[] = []):
       // Koa resets the type to JSON for object bodies: set it after the body.
       ctx.type = 'application/problem+json';
     }
-    log.info(
-      { requestId, method: ctx.method, path: ctx.path, operation: ctx.state.operationId, status: ctx.status, ms: Math.round(performance.now() - started) },
-      'request',
-    );
+    const ms = performance.now() - started;
+    log.info({ requestId, method: ctx.method, path: ctx.path, operation: ctx.state.operationId, status: ctx.status, ms: Math.round(ms) }, 'request');
+    metrics.observe(ctx, ms / 1000);
   });
+
+  // GET /metrics for a scraper holding METRICS_TOKEN; for anyone else the path does not exist.
+  koa.use(metrics.route);
+
+  // Before the 415/413 checks, so a browser app on a listed origin can read those errors too.
+  koa.use(cors(config.corsOrigins));
 
   // JSON only. A body of any other type is 415 before anything tries to read it.
   koa.use(async (ctx, next) => {
@@ -129,6 +149,7 @@ export async function createApp(deps: Deps, extraRoutes: Koa.Middleware[] = []):
   );
 
   for (const route of extraRoutes) koa.use(route);
+  koa.use(docs());
 
   // The contract itself, served as the document the server routes by.
   koa.use(async (ctx, next) => {
@@ -160,6 +181,14 @@ export async function createApp(deps: Deps, extraRoutes: Koa.Middleware[] = []):
 function toProblem(err: unknown): Problem {
   if (err instanceof Problem) return err;
   if (isDatabaseUnavailable(err)) return serviceUnavailable();
+  // 22021/22P05: a string the schema allows but PostgreSQL text cannot hold (U+0000 above all),
+  // met in a query parameter. The input is at fault, not the service: 400, not 500.
+  if (['22021', '22P05'].includes((err as { code?: string })?.code ?? '')) {
+    return new Problem(400, 'validation_failed', 'The request does not match the schema', {
+      detail: 'A string contains a character that cannot be stored, such as U+0000.',
+      errors: [{ path: '/body', message: 'must not contain U+0000' }],
+    });
+  }
   return new Problem(500, 'internal_error', 'Internal error', { detail: 'Something went wrong on our side; it has been logged.' });
 }
 
@@ -171,5 +200,7 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(e.code ?? '')) return true;
   // 57P01 admin shutdown, 57P03 cannot connect now, 08xxx connection exceptions, 53300 too many connections
   if (/^(08...|57P0[1-3]|53300)$/.test(e.code ?? '')) return true;
-  return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(e.message ?? '');
+  // pg's own wording for a connection that died, never came up (connectionTimeoutMillis: "timeout
+  // expired"), or stopped answering (query_timeout: "Query read timeout").
+  return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect|timeout expired|Query read timeout|Client was closed and is not queryable/i.test(e.message ?? '');
 }

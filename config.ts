@@ -30,6 +30,12 @@ export interface Config {
   kdfMaxQueue: number;
   logLevel: string;
   trustProxy: boolean;
+  /** How many proxies in front append to X-Forwarded-For; only the last `proxyHops` entries are believed. */
+  proxyHops: number;
+  /** Worker processes on one port (node:cluster); 1 runs in-process. */
+  webConcurrency: number;
+  /** Unset: GET /metrics is 404. Set: it answers only `Authorization: Bearer <token>`. */
+  metricsToken: string | undefined;
   corsOrigins: string[];
   validateResponses: boolean;
   bodyLimitBytes: number;
@@ -39,10 +45,14 @@ export interface Config {
     registerIp: RateRule;
     emailMinute: RateRule;
     emailHour: RateRule;
+    /** resend-verification and forgot-password requests per client IP */
+    emailIp: RateRule;
     verifyIp: RateRule;
     verifyDaily: RateRule;
     resetIp: RateRule;
     googleIp: RateRule;
+    /** refused tokens and API keys (401) per client IP */
+    authFailureIp: RateRule;
   };
 }
 
@@ -116,9 +126,33 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   const logLevel = str('LOG_LEVEL', 'info');
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL: expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
 
+  // Exact origins (scheme://host[:port]) as browsers send them in Origin; a path, a wildcard or a
+  // typo would otherwise silently allow nothing, or too much.
+  const corsOrigins = str('CORS_ORIGINS', '').split(',').map((s) => s.trim().replace(/\/+$/, '')).filter(Boolean);
+  for (const origin of corsOrigins) {
+    let valid = false;
+    try {
+      valid = /^https?:$/.test(new URL(origin).protocol) && new URL(origin).origin === origin;
+    } catch {}
+    if (!valid) problems.push(`CORS_ORIGINS: "${origin}" is not an origin such as https://app.example.com (lower-case scheme and host, optional port, no path)`);
+  }
+
   const port = int('PORT', 3000, 0, 65535);
   const host = str('HOST', '127.0.0.1');
   const cores = os.availableParallelism();
+
+  // TRUST_PROXY=true believes one proxy hop, N believes N: only the entries the trusted proxies
+  // appended count, so a client cannot pick its rate-limit bucket by sending its own header.
+  const rawTrust = str('TRUST_PROXY', 'false');
+  let proxyHops = 0;
+  if (/^\d{1,2}$/.test(rawTrust)) proxyHops = Number(rawTrust);
+  else if (/^(1|true|yes|on)$/i.test(rawTrust)) proxyHops = 1;
+  else if (!/^(0|false|no|off)$/i.test(rawTrust)) problems.push(`TRUST_PROXY: expected true, false or a number of proxy hops, got "${rawTrust}"`);
+  const webConcurrency = env.WEB_CONCURRENCY === 'auto' ? cores : int('WEB_CONCURRENCY', 1, 1, 64);
+  // PGlite is an embedded, single-process database: workers cannot share its folder.
+  if (webConcurrency > 1 && databaseUrl === undefined) problems.push('WEB_CONCURRENCY: more than 1 worker needs DATABASE_URL (the embedded database is single-process)');
+  const metricsToken = opt('METRICS_TOKEN');
+  if (metricsToken !== undefined && metricsToken.length < 16) problems.push('METRICS_TOKEN: must be at least 16 characters');
 
   const config: Config = {
     env: nodeEnv,
@@ -138,11 +172,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     passwordMinLength: int('PASSWORD_MIN_LENGTH', 8, 1, 256),
     scrypt: { logN: int('SCRYPT_LOG_N', 15, 1, 20), r: int('SCRYPT_R', 8, 1, 64), p: int('SCRYPT_P', 3, 1, 16) },
     // Each hash holds a libuv pool thread for its whole run; as many at once as there are cores.
-    kdfConcurrency: int('KDF_CONCURRENCY', cores, 1, 64),
+    // With several workers the cores are shared between them.
+    kdfConcurrency: int('KDF_CONCURRENCY', Math.max(1, Math.floor(cores / webConcurrency)), 1, 64),
     kdfMaxQueue: int('KDF_MAX_QUEUE', 100, 0, 100_000),
     logLevel,
-    trustProxy: bool('TRUST_PROXY', false),
-    corsOrigins: str('CORS_ORIGINS', '').split(',').map((s) => s.trim()).filter(Boolean),
+    trustProxy: proxyHops > 0,
+    proxyHops,
+    webConcurrency,
+    metricsToken,
+    corsOrigins,
     validateResponses: bool('VALIDATE_RESPONSES', false),
     bodyLimitBytes: int('BODY_LIMIT_BYTES', 16 * 1024, 1024, 1024 * 1024),
     limits: {
@@ -151,10 +189,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       registerIp: rule('REGISTER_IP', 10, 3600),
       emailMinute: rule('EMAIL_MINUTE', 1, 60),
       emailHour: rule('EMAIL_HOUR', 5, 3600),
+      emailIp: rule('EMAIL_IP', 50, 3600),
       verifyIp: rule('VERIFY_IP', 100, 900),
       verifyDaily: rule('VERIFY_DAILY', 20, 86400),
       resetIp: rule('RESET_IP', 100, 900),
       googleIp: rule('GOOGLE_IP', 100, 900),
+      authFailureIp: rule('AUTH_FAILURE_IP', 100, 900),
     },
   };
   if (problems.length) throw new ConfigError(problems);

@@ -1,11 +1,13 @@
 // The composition root: config → database (migrated) → dependencies → HTTP server, and a
 // graceful stop on SIGTERM/SIGINT. `npm start` runs this file.
+import cluster from 'node:cluster';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { migrate, openDatabase, type Db } from './db/knex.ts';
 import { deleteExpiredCounters } from './db/rateLimits.ts';
+import { reportListening, runPrimary } from './lib/cluster.ts';
 import { createDeps } from './lib/deps.ts';
 import { createLogger, type Logger } from './lib/logger.ts';
 import { startMailer } from './lib/mailer.ts';
@@ -18,9 +20,10 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-export async function start(config: Readonly<Config>, log: Logger = createLogger(config.logLevel)): Promise<Running> {
+export async function start(config: Readonly<Config>, log: Logger = createLogger(config.logLevel), opts: { migrate?: boolean } = {}): Promise<Running> {
   const db = openDatabase(config);
-  await migrate(db);
+  // A cluster's workers skip this: their primary migrated once before forking them.
+  if (opts.migrate !== false) await migrate(db);
   const deps = await createDeps(config, db, log);
   const mailer = startMailer(deps);
   deps.wakeMailer = mailer.wake;
@@ -76,11 +79,31 @@ async function main(): Promise<void> {
   // and DNS work never wait behind a login storm. Set before anything first uses the pool.
   process.env.UV_THREADPOOL_SIZE ??= String(config.kdfConcurrency + 4);
   const log = createLogger(config.logLevel);
-  const running = await start(config, log);
-  log.info({ url: running.url, database: config.databaseUrl ? 'postgresql' : `pglite:${config.dataDir}` }, 'listening');
-  console.log(`rst auth listening on ${running.url} (docs: ${running.url}/docs)`);
+  if (config.webConcurrency > 1 && cluster.isPrimary) {
+    await runPrimary(config, log, async () => {
+      const db = openDatabase(config);
+      try {
+        await migrate(db);
+      } finally {
+        await db.destroy();
+      }
+    });
+    return;
+  }
+  const running = await start(config, log, { migrate: !cluster.isWorker });
+  if (cluster.isWorker) {
+    // The primary prints the URL once every worker is up; each worker says which pid it is.
+    log.info({ url: running.url, worker: cluster.worker?.id }, 'worker listening');
+    reportListening(running.url);
+  } else {
+    log.info({ url: running.url, database: config.databaseUrl ? 'postgresql' : `pglite:${config.dataDir}` }, 'listening');
+    console.log(`rst auth listening on ${running.url} (docs: ${running.url}/docs)`);
+  }
 
+  let stopping = false;
   const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
     log.info({ signal }, 'shutting down');
     running.stop().then(
       () => process.exit(0),
@@ -92,6 +115,8 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+  // A worker whose primary is gone (killed outright) must not keep the port: stop too.
+  if (cluster.isWorker) process.once('disconnect', () => shutdown('disconnect'));
 }
 
 if (import.meta.main) {

@@ -11,12 +11,14 @@ export const limitKey = (name: string, value: string): string =>
 
 /** Counts one attempt against each rule and throws 429 (with Retry-After) when any is over. */
 export async function consume(db: Db, checks: { key: string; rule: RateRule }[]): Promise<void> {
-  let retryAfter = 0;
+  // Every rule is counted even when an earlier one is already over, so a client cannot spare one
+  // counter by tripping another; the 429 names the rule that keeps it waiting longest.
+  let over: { rule: RateRule; resetIn: number } | undefined;
   for (const { key, rule } of checks) {
     const hit = await hitCounter(db, key, rule.windowSeconds);
-    if (hit.count > rule.limit) retryAfter = Math.max(retryAfter, hit.resetIn);
+    if (hit.count > rule.limit && (!over || hit.resetIn > over.resetIn)) over = { rule, resetIn: hit.resetIn };
   }
-  if (retryAfter > 0) throw tooManyRequests(retryAfter);
+  if (over) throw tooManyRequests(over.resetIn, over.rule);
 }
 
 export async function refund(db: Db, keys: string[]): Promise<void> {

@@ -1,24 +1,84 @@
-// pino JSON logs. Credentials are redacted by path everywhere a log line could carry them
-// (request headers, bodies, error objects), so a careless log call cannot leak a secret.
+// pino JSON logs, one line per event. Secrets are kept out in three layers, so that one careless
+// log call cannot leak a credential:
+//  1. redaction by key: any field named like a secret (password, code, token, authorization …)
+//     up to three levels deep is replaced, wherever it sits;
+//  2. errors are serialised to type, message, stack and a few safe fields only; an error object
+//     from a library (an HTTP client's request config, a driver's bound parameters) is never
+//     dumped whole;
+//  3. every finished line is scrubbed of anything shaped like a JWT, an rst_ API key or a Bearer
+//     credential, whatever key or message carried it.
+// Every line carries the process id, so lines from the workers of WEB_CONCURRENCY tell apart.
 import pino, { type Logger } from 'pino';
 
 export type { Logger };
 
-const SECRET_KEYS = ['password', 'new_password', 'code', 'token', 'credential', 'raw_key', 'access_token', 'secret', 'jwtSecret', 'authorization', 'x-api-key', 'cookie'];
+const SECRET_KEYS = [
+  'password',
+  'new_password',
+  'password_hash',
+  'code',
+  'token',
+  'credential',
+  'raw_key',
+  'access_token',
+  'secret',
+  'jwtSecret',
+  'authorization',
+  'x-api-key',
+  'cookie',
+];
+
+const JWT = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
+const API_KEY = /rst_[0-9A-Za-z]{16,}/g;
+const BEARER = /(bearer\s+)[^\s"\\,]+/gi;
+
+/** Removes credential-shaped substrings from a serialised line. */
+export function scrub(line: string): string {
+  if (line.includes('eyJ')) line = line.replace(JWT, '[redacted-jwt]');
+  if (line.includes('rst_')) line = line.replace(API_KEY, '[redacted-key]');
+  if (/bearer/i.test(line)) line = line.replace(BEARER, '$1[redacted]');
+  return line;
+}
+
+interface SafeError {
+  type: string;
+  message: string;
+  stack?: string;
+  /** the driver's or system's error code (ECONNRESET, 23505 …); named so the `code` redaction spares it */
+  errorCode?: string;
+  constraint?: string;
+  cause?: SafeError;
+}
+
+function serializeError(err: unknown, depth = 0): SafeError | unknown {
+  if (!(err instanceof Error)) return err;
+  const e = err as Error & { code?: unknown; constraint?: unknown; cause?: unknown };
+  const out: SafeError = { type: e.constructor?.name ?? e.name, message: e.message, stack: e.stack };
+  if (typeof e.code === 'string' || typeof e.code === 'number') out.errorCode = String(e.code);
+  if (typeof e.constraint === 'string') out.constraint = e.constraint;
+  if (e.cause instanceof Error && depth < 3) out.cause = serializeError(e.cause, depth + 1) as SafeError;
+  return out;
+}
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   const paths = [
     'req.headers.authorization',
     'req.headers["x-api-key"]',
     'req.headers.cookie',
-    ...SECRET_KEYS.flatMap((k) => [`${k}`, `*.${k}`, `*.*.${k}`]),
+    ...SECRET_KEYS.flatMap((k) => {
+      const key = /^[A-Za-z_$][\w$]*$/.test(k) ? k : `["${k}"]`;
+      const join = (prefix: string) => (key.startsWith('[') ? `${prefix}${key}` : `${prefix}.${key}`);
+      return [key, join('*'), join('*.*'), join('*.*.*')];
+    }),
   ];
   return pino(
     {
       level,
-      base: { service: 'rst-auth' },
+      base: { service: 'rst-auth', pid: process.pid },
       redact: { paths, censor: '[redacted]' },
+      serializers: { err: serializeError, error: serializeError },
       timestamp: pino.stdTimeFunctions.isoTime,
+      hooks: { streamWrite: scrub },
     },
     destination,
   );

@@ -30,11 +30,23 @@ export class Problem extends Error {
   }
 }
 
-export const tooManyRequests = (retryAfterSeconds: number): Problem =>
-  new Problem(429, 'too_many_requests', 'Too many requests', {
-    detail: `Try again in ${retryAfterSeconds} seconds.`,
-    headers: { 'Retry-After': String(retryAfterSeconds) },
-  });
+/**
+ * 429 with Retry-After (RFC 9110) and the RateLimit-* fields of the IETF httpapi draft
+ * (draft-ietf-httpapi-ratelimit-headers): the quota that ran out, nothing remaining, and seconds
+ * until its window resets. `rule` is the limit that was exceeded, when the caller knows it.
+ */
+export const tooManyRequests = (retryAfterSeconds: number, rule?: { limit: number; windowSeconds: number }): Problem => {
+  const headers: Record<string, string> = {
+    'Retry-After': String(retryAfterSeconds),
+    'RateLimit-Remaining': '0',
+    'RateLimit-Reset': String(retryAfterSeconds),
+  };
+  if (rule) {
+    headers['RateLimit-Limit'] = String(rule.limit);
+    headers['RateLimit-Policy'] = `${rule.limit};w=${rule.windowSeconds}`;
+  }
+  return new Problem(429, 'too_many_requests', 'Too many requests', { detail: `Try again in ${retryAfterSeconds} seconds.`, headers });
+};
 
 export const serviceUnavailable = (): Problem =>
   new Problem(503, 'service_unavailable', 'Service unavailable', {
