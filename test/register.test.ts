@@ -14,7 +14,7 @@ describe(`register (${DB_LABEL})`, () => {
   it('creates an unverified account and answers 201 with the account', async () => {
     const user = uniqueUser('reg');
     const { data, response } = await register({ client: server.client, body: { ...user, email: user.email.toUpperCase() } });
-    expect(response.status).to.equal(201);
+    expect(response!.status).to.equal(201);
     expect(data).to.include({ username: user.username, email: user.email.toLowerCase(), email_verified: false });
     expect(data!.id).to.match(/^[0-9a-f-]{36}$/);
     expect(new Date(data!.created_at).getTime()).to.be.closeTo(Date.now(), 60_000);
@@ -32,7 +32,7 @@ describe(`register (${DB_LABEL})`, () => {
     await register({ client: server.client, body: user, throwOnError: true });
     const other = uniqueUser('dup2');
     const { error, response } = await register({ client: server.client, body: { ...other, username: user.username.toUpperCase() } });
-    expect(response.status).to.equal(409);
+    expect(response!.status).to.equal(409);
     expect(error).to.include({ code: 'username_taken' });
   });
 
@@ -41,7 +41,7 @@ describe(`register (${DB_LABEL})`, () => {
     await register({ client: server.client, body: user, throwOnError: true });
     const other = uniqueUser('dupe2');
     const { error, response } = await register({ client: server.client, body: { ...other, email: user.email.toUpperCase() } });
-    expect(response.status).to.equal(409);
+    expect(response!.status).to.equal(409);
     expect(error).to.include({ code: 'email_taken' });
   });
 
@@ -52,10 +52,10 @@ describe(`register (${DB_LABEL})`, () => {
         register({ client: server.client, body: { username: base.username, email: `race${i}.${base.email}`, password: base.password } }),
       ),
     );
-    const statuses = results.map((r) => r.response.status).sort();
+    const statuses = results.map((r) => r.response!.status).sort();
     expect(statuses.filter((s) => s === 201)).to.have.length(1);
     expect(statuses.filter((s) => s === 409)).to.have.length(19);
-    for (const r of results.filter((r) => r.response.status === 409)) expect(r.error).to.include({ code: 'username_taken' });
+    for (const r of results.filter((r) => r.response!.status === 409)) expect(r.error).to.include({ code: 'username_taken' });
   });
 
   describe('password policy (400 weak_password)', () => {
@@ -72,7 +72,7 @@ describe(`register (${DB_LABEL})`, () => {
       it(`refuses a password ${name}`, async () => {
         const user = uniqueUser('weak');
         const { error, response } = await register({ client: server.client, body: { ...user, password: password(user) } });
-        expect(response.status).to.equal(400);
+        expect(response!.status).to.equal(400);
         expect(error).to.include({ code: 'weak_password' });
         expect((error as { detail?: string }).detail).to.be.a('string');
       });
@@ -81,13 +81,13 @@ describe(`register (${DB_LABEL})`, () => {
     it('counts length after NFKC normalisation, and accepts any characters', async () => {
       const user = uniqueUser('nfkc');
       const { response } = await register({ client: server.client, body: { ...user, password: 'ｐａｓｓ ｗｏｒｄ ✓ 密码 ' + user.password.slice(-4) } });
-      expect(response.status).to.equal(201);
+      expect(response!.status).to.equal(201);
     });
 
     it('answers validation_failed above 256 characters', async () => {
       const user = uniqueUser('long');
       const { error, response } = await register({ client: server.client, body: { ...user, password: 'x'.repeat(257) } });
-      expect(response.status).to.equal(400);
+      expect(response!.status).to.equal(400);
       expect(error).to.include({ code: 'validation_failed' });
     });
   });
@@ -109,7 +109,7 @@ describe(`register (${DB_LABEL})`, () => {
         const body = { ...uniqueUser('val'), ...patch } as Record<string, unknown>;
         for (const k of Object.keys(body)) if (body[k] === undefined) delete body[k];
         const { error, response } = await register({ client: server.client, body: body as never });
-        expect(response.status).to.equal(400);
+        expect(response!.status).to.equal(400);
         expect(error).to.include({ code: 'validation_failed' });
         expect((error as { errors?: unknown[] }).errors).to.be.an('array').that.is.not.empty;
       });
@@ -129,8 +129,8 @@ describe(`register rate limit (${DB_LABEL})`, () => {
   it('answers 429 with Retry-After past the per-IP limit', async () => {
     for (let i = 0; i < 3; i++) await register({ client: server.client, body: uniqueUser('rl'), throwOnError: true });
     const { error, response } = await register({ client: server.client, body: uniqueUser('rl') });
-    expect(response.status).to.equal(429);
+    expect(response!.status).to.equal(429);
     expect(error).to.include({ code: 'too_many_requests' });
-    expect(Number(response.headers.get('retry-after'))).to.be.within(1, 3600);
+    expect(Number(response!.headers.get('retry-after'))).to.be.within(1, 3600);
   });
 });
