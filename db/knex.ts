@@ -27,8 +27,8 @@ export function openDatabase(opts: DbOptions): Db {
         // Bounded waits: when PostgreSQL is unreachable a request fails fast with 503 instead of
         // hanging, and the pool reconnects by itself when the server is back.
         connectionTimeoutMillis: 3000,
-        statement_timeout: 10_000,
-        query_timeout: 12_000,
+        statement_timeout: 5000,
+        query_timeout: 6000,
       } as Knex.PgConnectionConfig,
       pool: { min: 0, max: 10, acquireTimeoutMillis: 5000, idleTimeoutMillis: 30_000 },
       acquireConnectionTimeout: 5000,
