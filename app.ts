@@ -98,6 +98,7 @@ export async function createApp(deps: Deps, extraRoutes: Koa.Middleware[] = []):
     const requestId = REQUEST_ID.test(sent) ? sent : randomUUID();
     ctx.state.requestId = requestId;
     ctx.set('X-Request-Id', requestId);
+    log.debug({ requestId, method: ctx.method, path: ctx.path }, 'request received');
     ctx.set('X-Content-Type-Options', 'nosniff');
     try {
       await next();
@@ -181,6 +182,12 @@ export async function createApp(deps: Deps, extraRoutes: Koa.Middleware[] = []):
 function toProblem(err: unknown): Problem {
   if (err instanceof Problem) return err;
   if (isDatabaseUnavailable(err)) return serviceUnavailable();
+  // A path with broken percent-encoding (`/v1/auth/api-keys/%ZZ`) fails decoding in the router.
+  if (err instanceof URIError) {
+    return new Problem(400, 'validation_failed', 'The request does not match the schema', {
+      errors: [{ path: '/path', message: 'has malformed percent-encoding' }],
+    });
+  }
   // 22021/22P05: a string the schema allows but PostgreSQL text cannot hold (U+0000 above all),
   // met in a query parameter. The input is at fault, not the service: 400, not 500.
   if (['22021', '22P05'].includes((err as { code?: string })?.code ?? '')) {

@@ -11,7 +11,9 @@ describe(`shutdown (${DB_LABEL})`, () => {
   before(async () => {
     // Costlier hashing than the other suites (logN 14, two at a time), so a burst of
     // registrations is still being worked through when the signal arrives.
-    server = await startServer({ env: { SCRYPT_LOG_N: '14', KDF_CONCURRENCY: '2' } });
+    // LOG_LEVEL=debug logs each request as it arrives, so the test signals only once the server
+    // holds all of them (on a loaded machine the client may still be connecting).
+    server = await startServer({ env: { SCRYPT_LOG_N: '14', KDF_CONCURRENCY: '2', LOG_LEVEL: 'debug' } });
   });
   after(async () => {
     await server?.stop();
@@ -26,6 +28,8 @@ describe(`shutdown (${DB_LABEL})`, () => {
     // behind the hashing slots, received but not answered.
     const first = await Promise.race(inFlight);
     expect(first.status).to.equal(201);
+    const received = () => server.logs().filter((l) => l.msg === 'request received' && l.path === '/v1/auth/register').length;
+    await server.waitForLog(() => received() >= users.length, 20_000);
     const exited = new Promise<{ code: number | null; at: number }>((resolve) => server.child.once('exit', (code) => resolve({ code, at: performance.now() })));
     const signalled = performance.now();
     server.child.kill('SIGTERM');
