@@ -154,7 +154,9 @@ if (ON_POSTGRES) {
       return [...new Set(server.logs().filter((l) => l.msg === 'worker listening').map((l) => l.pid as number))].filter((pid) => !dead.includes(pid));
     };
 
-    it('starts two workers besides the primary and prints the URL once', () => {
+    it('starts two workers besides the primary and prints the URL once', async () => {
+      // The primary's pino line and its console line are separate writes: wait for the former.
+      await server.waitForLog((l) => l.msg === 'listening');
       const pids = workerPids();
       expect(pids).to.have.length(2);
       expect(pids).not.to.include(server.child.pid);
