@@ -1,5 +1,5 @@
 // Rows in, rows out for the accounts table. No HTTP here and no generated types.
-import type { Db } from './knex.ts';
+import { type Db, selectRows } from './knex.ts';
 
 export interface AccountRow {
   id: string;
@@ -120,23 +120,7 @@ export async function unlinkGoogleSub(db: Db, id: string): Promise<AccountRow | 
   return row as AccountRow | undefined;
 }
 
-/**
- * A constant statement run straight on a connection of the knex pool, for the authenticated-read
- * hot path: the query builder would compile the same SQL again on every request (measured: about
- * half the client CPU of the lookup, ~110 → ~60 µs). Unnamed statements, so it works behind any
- * connection pooler. pg and PGlite connections both answer `query(text, values)` with `{ rows }`,
- * with the same type parsing knex would give.
- */
-export async function selectRows<T>(db: Db, text: string, values: unknown[]): Promise<T[]> {
-  const connection = await db.client.acquireConnection();
-  try {
-    return ((await connection.query(text, values)) as { rows: T[] }).rows;
-  } finally {
-    await db.client.releaseConnection(connection);
-  }
-}
-
-/** The account a session token names: one primary-key lookup (see selectRows). */
+/** The account a session token names: one primary-key lookup (see selectRows in knex.ts). */
 export async function findAccountForSession(db: Db, id: string): Promise<AccountRow | undefined> {
   if (!UUID.test(id)) return undefined;
   return (await selectRows<AccountRow>(db, 'select * from accounts where id = $1', [id]))[0];

@@ -52,3 +52,19 @@ export async function rollbackAll(db: Db): Promise<void> {
 
 /** Driver-independent row count: pg returns int8 as string unless parsed, PGlite returns numbers. */
 export const toCount = (v: unknown): number => Number(v ?? 0);
+
+/**
+ * A constant statement run straight on a connection of the knex pool, for the authenticated-read
+ * hot path: the query builder would compile the same SQL again on every request (measured: about
+ * half the client CPU of the lookup, ~110 → ~60 µs). Unnamed statements, so it works behind any
+ * connection pooler. pg and PGlite connections both answer `query(text, values)` with `{ rows }`,
+ * with the same type parsing knex would give.
+ */
+export async function selectRows<T>(db: Db, text: string, values: unknown[]): Promise<T[]> {
+  const connection = await db.client.acquireConnection();
+  try {
+    return ((await connection.query(text, values)) as { rows: T[] }).rows;
+  } finally {
+    await db.client.releaseConnection(connection);
+  }
+}
