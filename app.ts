@@ -85,6 +85,11 @@ export async function createApp(deps: Deps, extraRoutes: Koa.Middleware[] = []):
   api.registerSecurityHandler('bearerAuth', bearerAuth);
   api.registerSecurityHandler('apiKeyHeader', apiKeyHeader);
   await api.init();
+  // openapi-backend's router rebuilds its operation list (a lodash chain copying every operation)
+  // on each call, and matchOperation calls it twice per request; the document is fixed once
+  // init() has run, so build the list once (measured: ~36 → ~3 µs of routing per request).
+  const operations = api.router.getOperations();
+  api.router.getOperations = () => operations;
 
   const metrics = createMetrics(deps);
   // maxIpsCount keeps only the X-Forwarded-For entries the trusted proxies appended (the last
