@@ -16,7 +16,7 @@ import { cors } from './lib/cors.ts';
 import { docs } from './lib/docs.ts';
 import type { Deps } from './lib/deps.ts';
 import { consume, limitKey } from './lib/limits.ts';
-import { createMetrics } from './lib/metrics.ts';
+import { createMetrics, type Metrics } from './lib/metrics.ts';
 import { notImplemented, Problem, serviceUnavailable } from './lib/problem.ts';
 
 const ROOT = path.dirname(fileURLToPath(import.meta.url));
@@ -35,7 +35,7 @@ export interface App {
   api: OpenAPIBackend;
 }
 
-export async function createApp(deps: Deps, extraRoutes: Koa.Middleware[] = []): Promise<App> {
+export async function createApp(deps: Deps, metrics: Metrics = createMetrics(deps)): Promise<App> {
   const { config, log } = deps;
   const spec = loadSpec();
   const specJson = JSON.stringify(spec.document);
@@ -91,7 +91,6 @@ export async function createApp(deps: Deps, extraRoutes: Koa.Middleware[] = []):
   const operations = api.router.getOperations();
   api.router.getOperations = () => operations;
 
-  const metrics = createMetrics(deps);
   // maxIpsCount keeps only the X-Forwarded-For entries the trusted proxies appended (the last
   // `proxyHops`); ctx.ip is the first of those, whatever the client put in front.
   const koa = new Koa({ proxy: config.trustProxy, maxIpsCount: config.proxyHops });
@@ -154,7 +153,6 @@ export async function createApp(deps: Deps, extraRoutes: Koa.Middleware[] = []):
     }),
   );
 
-  for (const route of extraRoutes) koa.use(route);
   koa.use(docs());
 
   // The contract itself, served as the document the server routes by.

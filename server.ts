@@ -11,6 +11,7 @@ import { reportListening, runPrimary } from './lib/cluster.ts';
 import { createDeps } from './lib/deps.ts';
 import { createLogger, type Logger } from './lib/logger.ts';
 import { startMailer } from './lib/mailer.ts';
+import { createMetrics } from './lib/metrics.ts';
 
 export interface Running {
   url: string;
@@ -25,9 +26,10 @@ export async function start(config: Readonly<Config>, log: Logger = createLogger
   // A cluster's workers skip this: their primary migrated once before forking them.
   if (opts.migrate !== false) await migrate(db);
   const deps = await createDeps(config, db, log);
-  const mailer = startMailer(deps);
+  const metrics = createMetrics(deps);
+  const mailer = startMailer(deps, metrics.mailDeliveryFailed);
   deps.wakeMailer = mailer.wake;
-  const { koa } = await createApp(deps);
+  const { koa } = await createApp(deps, metrics);
 
   const server = http.createServer(koa.callback());
   // Slow-client bounds: a request must arrive whole within 30 s; idle keep-alive sockets close.

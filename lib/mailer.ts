@@ -68,7 +68,7 @@ function createTransport(deps: Deps): Transport {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export function startMailer(deps: Deps): Mailer {
+export function startMailer(deps: Deps, onDeliveryFailure: () => void = () => {}): Mailer {
   const { db, log, config } = deps;
   const send = createTransport(deps);
   let stopped = false;
@@ -115,6 +115,7 @@ export function startMailer(deps: Deps): Mailer {
       // The error text is nodemailer's (SMTP reply or socket error), never the message body.
       const error = (err as Error).message ?? String(err);
       log.warn({ mailId: row.id, kind: row.kind, attempts: row.attempts, retryIn, error }, 'mail delivery failed; will retry');
+      onDeliveryFailure();
       await markMailFailed(db, row.id, error, retryIn).catch(() => {});
       return false;
     }

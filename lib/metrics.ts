@@ -19,6 +19,8 @@ export interface Metrics {
   observe(ctx: Koa.Context, seconds: number): void;
   /** GET /metrics for a scraper holding METRICS_TOKEN; anything else passes on (and ends as 404). */
   route: Koa.Middleware;
+  /** Counts one failed email delivery attempt (the delivery worker calls it). */
+  mailDeliveryFailed(): void;
 }
 
 const REQUEST = 'rst:metrics:request';
@@ -67,6 +69,12 @@ export function createMetrics(deps: { config: Readonly<Config>; db: Db; log: Log
     name: 'rst_rate_limited_total',
     help: 'Requests refused by a rate limit (429), by operation',
     labelNames: ['operation'] as const,
+    registers: [registry],
+  });
+
+  const deliveryFailures = new Counter({
+    name: 'rst_mail_delivery_failures_total',
+    help: 'Email delivery attempts that failed and were scheduled for a retry',
     registers: [registry],
   });
 
@@ -123,6 +131,7 @@ export function createMetrics(deps: { config: Readonly<Config>; db: Db; log: Log
 
   return {
     registry,
+    mailDeliveryFailed: () => deliveryFailures.inc(),
     observe(ctx, seconds) {
       const operation = operationLabel(ctx);
       requests.inc({ operation, status: String(ctx.status) });

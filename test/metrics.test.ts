@@ -130,6 +130,7 @@ describe(`metrics (${DB_LABEL})`, () => {
       expect(samples.get('rst_outbox_pending')).to.be.at.least(1);
       expect(samples.get('rst_outbox_retrying')).to.be.at.least(1);
       expect(samples.get('rst_outbox_oldest_pending_seconds')).to.be.above(0);
+      expect(samples.get('rst_mail_delivery_failures_total'), 'failed attempts counted').to.be.at.least(1);
 
       await smtp.up();
       await smtp.waitFor(user.email, 1, 30_000);
