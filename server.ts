@@ -60,6 +60,7 @@ export async function start(config: Readonly<Config>, log: Logger = createLogger
       await closed;
       clearTimeout(force);
       await mailer.stop();
+      await deps.keyUses.stop();
       await db.destroy();
     })());
 

@@ -81,10 +81,11 @@ export async function findAccountByApiKeyHash(db: Db, keyHash: string): Promise<
   return { account, keyId, touchDue };
 }
 
-/** Records a use; a no-op when another request already did within the minute. */
-export async function touchApiKey(db: Db, keyId: string): Promise<void> {
+/** Records uses of these keys in one statement; keys whose use is already recorded within the
+ * minute (by this or another instance) and revoked keys are left alone. */
+export async function touchApiKeys(db: Db, keyIds: string[]): Promise<void> {
   await db('api_keys')
-    .where({ id: keyId })
+    .whereIn('id', keyIds)
     .whereNull('revoked_at')
     .whereRaw(`(last_used_at is null or last_used_at < now() - ${TOUCH_AFTER})`)
     .update({ last_used_at: db.fn.now() });

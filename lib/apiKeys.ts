@@ -10,7 +10,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import type { AccountRow } from '../db/accounts.ts';
-import { findAccountByApiKeyHash, touchApiKey } from '../db/apiKeys.ts';
+import { findAccountByApiKeyHash, touchApiKeys } from '../db/apiKeys.ts';
+import type { Db } from '../db/knex.ts';
+import type { Logger } from './logger.ts';
 import type { Deps } from './deps.ts';
 
 export const API_KEY_PREFIX = 'rst_';
@@ -82,10 +84,48 @@ export async function authenticateApiKey(deps: Deps, raw: string): Promise<{ acc
   if (!isWellFormedApiKey(raw)) return null;
   const found = await findAccountByApiKeyHash(deps.db, hashApiKey(raw));
   if (!found) return null;
-  if (found.touchDue) {
-    // last_used_at within a minute without a write per request: only when it is null or older
-    // than 60 s, conditionally (two racing requests write once), and off the response path.
-    touchApiKey(deps.db, found.keyId).catch((err: unknown) => deps.log.warn({ err, apiKeyId: found.keyId }, 'could not record API key use'));
-  }
+  // last_used_at within a minute without a write per request: only a key whose recorded use is
+  // older than 60 s is marked, and marked keys are written together, off the response path.
+  if (found.touchDue) deps.keyUses.mark(found.keyId);
   return { account: found.account, keyId: found.keyId };
+}
+
+/**
+ * Batches last_used_at: a use marks the key, and every `intervalMs` one UPDATE records all marked
+ * keys. A burst of first uses (a fleet of CLIs starting, a benchmark over 1,000 keys) is then a
+ * write every couple of seconds instead of one commit per key.
+ */
+export class KeyUseRecorder {
+  private due = new Set<string>();
+  private readonly timer: NodeJS.Timeout;
+  private flushing: Promise<void> = Promise.resolve();
+  private readonly db: Db;
+  private readonly log: Logger;
+
+  constructor(db: Db, log: Logger, intervalMs = 2000) {
+    this.db = db;
+    this.log = log;
+    this.timer = setInterval(() => void this.flush(), intervalMs);
+    this.timer.unref();
+  }
+
+  mark(keyId: string): void {
+    this.due.add(keyId);
+  }
+
+  flush(): Promise<void> {
+    if (this.due.size === 0) return this.flushing;
+    const keyIds = [...this.due];
+    this.due = new Set();
+    this.flushing = this.flushing
+      .then(() => touchApiKeys(this.db, keyIds))
+      .catch((err: unknown) => this.log.warn({ err, keys: keyIds.length }, 'could not record API key use'));
+    return this.flushing;
+  }
+
+  /** Writes what is marked, then stops; called before the database closes. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+  }
 }

@@ -3,6 +3,7 @@ import { hkdfSync, randomBytes } from 'node:crypto';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/knex.ts';
 import { getOrCreateSetting } from '../db/settings.ts';
+import { KeyUseRecorder } from './apiKeys.ts';
 import { createGoogleVerifier, type GoogleVerifier } from './google.ts';
 import { JwtService } from './jwt.ts';
 import type { Logger } from './logger.ts';
@@ -18,6 +19,8 @@ export interface Deps {
   codeKey: Buffer;
   /** null when GOOGLE_CLIENT_ID is unset: /v1/auth/google answers 503 google_not_configured. */
   google: GoogleVerifier | null;
+  /** Records API key uses in batches (last_used_at within a minute, no write per request). */
+  keyUses: KeyUseRecorder;
   /** Nudges the email delivery worker after a transaction that queued mail has committed. */
   wakeMailer: () => void;
 }
@@ -34,6 +37,7 @@ export async function createDeps(config: Readonly<Config>, db: Db, log: Logger):
     jwt: new JwtService({ secret, ttlSeconds: config.jwtTtlSeconds, issuer: config.jwtIssuer, audience: config.jwtAudience }),
     codeKey: Buffer.from(hkdfSync('sha256', secret, 'rst-auth', 'one-time codes and tokens', 32)),
     google: createGoogleVerifier(config),
+    keyUses: new KeyUseRecorder(db, log),
     wakeMailer: () => {},
   };
 }
