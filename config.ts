@@ -37,7 +37,6 @@ export interface Config {
   /** Unset: GET /metrics is 404. Set: it answers only `Authorization: Bearer <token>`. */
   metricsToken: string | undefined;
   corsOrigins: string[];
-  validateResponses: boolean;
   bodyLimitBytes: number;
   limits: {
     loginIdentifier: RateRule;
@@ -81,14 +80,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       return fallback;
     }
     return Number(raw);
-  };
-  const bool = (name: string, fallback: boolean): boolean => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    if (/^(1|true|yes|on)$/i.test(raw)) return true;
-    if (/^(0|false|no|off)$/i.test(raw)) return false;
-    problems.push(`${name}: expected true or false, got "${raw}"`);
-    return fallback;
   };
   const url = (name: string, fallback?: string): string | undefined => {
     const raw = opt(name) ?? fallback;
@@ -181,7 +172,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     webConcurrency,
     metricsToken,
     corsOrigins,
-    validateResponses: bool('VALIDATE_RESPONSES', false),
     bodyLimitBytes: int('BODY_LIMIT_BYTES', 16 * 1024, 1024, 1024 * 1024),
     limits: {
       loginIdentifier: rule('LOGIN_IDENTIFIER', 10, 900),

@@ -83,8 +83,3 @@ export async function takeJob(trx: Db, id: number): Promise<boolean> {
   const deleted = await trx('outbox').where({ id }).whereNull('sent_at').delete().returning('id');
   return deleted.length === 1;
 }
-
-export async function countPendingMail(db: Db): Promise<number> {
-  const row = await db('outbox').whereNull('sent_at').count({ n: '*' }).first();
-  return Number(row?.n ?? 0);
-}

@@ -25,14 +25,6 @@ export async function refundCounter(db: Db, key: string, by = 1): Promise<void> 
   await db('rate_limits').where({ key }).update({ count: db.raw('greatest(count - ?, 0)', [by]) });
 }
 
-export async function peekCounter(db: Db, key: string, windowSeconds: number): Promise<Hit> {
-  const row = await db('rate_limits')
-    .where({ key })
-    .andWhere('window_start', '>', db.raw('now() - make_interval(secs => ?)', [windowSeconds]))
-    .first('count', db.raw('ceil(extract(epoch from (window_start + make_interval(secs => ?) - now())))::int as reset_in', [windowSeconds]));
-  return row ? { count: Number(row.count), resetIn: Math.max(1, Number(row.reset_in)) } : { count: 0, resetIn: windowSeconds };
-}
-
 export async function deleteExpiredCounters(db: Db, olderThanSeconds: number): Promise<void> {
   await db('rate_limits').where('window_start', '<', db.raw('now() - make_interval(secs => ?)', [olderThanSeconds])).delete();
 }
