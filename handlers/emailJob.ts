@@ -1,0 +1,21 @@
+// What resend-verification and forgot-password share: the request does the same work whatever
+// the email — count it, queue one job row, answer 202 — and the delivery worker decides later
+// whether an account needs mail, so neither the body nor the timing tells who has an account.
+import type Koa from 'koa';
+import { enqueueJob, type JobKind } from '../db/outbox.ts';
+import type { Deps } from '../lib/deps.ts';
+import { consume, limitKey } from '../lib/limits.ts';
+
+export async function acceptEmailJob(ctx: Koa.Context, { config, db, wakeMailer }: Deps, kind: JobKind, rawEmail: string): Promise<void> {
+  const email = rawEmail.toLowerCase();
+  const name = kind === 'verification_request' ? 'resend' : 'forgot';
+  // Counted per request, not per email sent, and whether or not an account has the email, so a
+  // 429 tells nothing either. Registration's own email does not touch these counters.
+  await consume(db, [
+    { key: limitKey(`${name}-minute`, email), rule: config.limits.emailMinute },
+    { key: limitKey(`${name}-hour`, email), rule: config.limits.emailHour },
+    { key: limitKey(`${name}-ip`, ctx.ip), rule: config.limits.emailIp },
+  ]);
+  await enqueueJob(db, kind, email);
+  wakeMailer();
+}
