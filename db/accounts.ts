@@ -15,6 +15,34 @@ export interface AccountRow {
   updated_at: Date;
 }
 
+/**
+ * What an authenticated request knows of its owner: the columns of the account view and the
+ * token version, with the two secrets reduced to whether they are set. Read on every
+ * authenticated request, so nothing more is fetched (or parsed) than the view needs.
+ */
+export interface OwnerRow {
+  id: string;
+  username: string;
+  email: string;
+  email_verified: boolean;
+  plan: string;
+  plan_source: AccountRow['plan_source'];
+  token_version: number;
+  created_at: Date;
+  has_password: boolean;
+  google_linked: boolean;
+}
+
+/** The select list of an OwnerRow, for the accounts table under `alias`. */
+export const ownerColumns = (alias: string): string =>
+  ['id', 'username', 'email', 'email_verified', 'plan', 'plan_source', 'token_version', 'created_at'].map((c) => `${alias}.${c}`).join(', ') +
+  `, ${alias}.password_hash is not null as has_password, ${alias}.google_sub is not null as google_linked`;
+
+export function toOwnerRow(row: AccountRow): OwnerRow {
+  const { password_hash, google_sub, updated_at: _updatedAt, ...owner } = row;
+  return { ...owner, has_password: password_hash !== null, google_linked: google_sub !== null };
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export async function findAccountById(db: Db, id: string): Promise<AccountRow | undefined> {
@@ -121,7 +149,9 @@ export async function unlinkGoogleSub(db: Db, id: string): Promise<AccountRow | 
 }
 
 /** The account a session token names: one primary-key lookup (see selectRows in knex.ts). */
-export async function findAccountForSession(db: Db, id: string): Promise<AccountRow | undefined> {
+const SESSION_LOOKUP = { name: 'rst_session_lookup', text: `select ${ownerColumns('a')} from accounts a where a.id = $1` };
+
+export async function findAccountForSession(db: Db, id: string): Promise<OwnerRow | undefined> {
   if (!UUID.test(id)) return undefined;
-  return (await selectRows<AccountRow>(db, 'select * from accounts where id = $1', [id]))[0];
+  return (await selectRows<OwnerRow>(db, SESSION_LOOKUP, [id]))[0];
 }

@@ -1,6 +1,6 @@
 // Rows in, rows out for the api_keys table. Keys are found only by the SHA-256 of the whole key
 // (unique index api_keys_key_hash_key); the raw key never reaches this file.
-import type { AccountRow } from './accounts.ts';
+import { type OwnerRow, ownerColumns } from './accounts.ts';
 import { type Db, selectRows, toCount } from './knex.ts';
 
 export interface ApiKeyRow {
@@ -69,13 +69,16 @@ export async function revokeActiveApiKey(db: Db, accountId: string, keyId: strin
  * account. `touchDue` is computed by the database clock so every instance agrees on it. A fixed
  * statement through selectRows: this runs on every key-authenticated request.
  */
-const KEY_LOOKUP = `select a.*, k.id as api_key_id,
+const KEY_LOOKUP = {
+  name: 'rst_key_lookup',
+  text: `select ${ownerColumns('a')}, k.id as api_key_id,
     (k.last_used_at is null or k.last_used_at < now() - ${TOUCH_AFTER}) as api_key_touch_due
   from api_keys k join accounts a on a.id = k.account_id
-  where k.key_hash = $1 and k.revoked_at is null`;
+  where k.key_hash = $1 and k.revoked_at is null`,
+};
 
-export async function findAccountByApiKeyHash(db: Db, keyHash: string): Promise<{ account: AccountRow; keyId: string; touchDue: boolean } | undefined> {
-  const [row] = await selectRows<AccountRow & { api_key_id: string; api_key_touch_due: boolean }>(db, KEY_LOOKUP, [keyHash]);
+export async function findAccountByApiKeyHash(db: Db, keyHash: string): Promise<{ account: OwnerRow; keyId: string; touchDue: boolean } | undefined> {
+  const [row] = await selectRows<OwnerRow & { api_key_id: string; api_key_touch_due: boolean }>(db, KEY_LOOKUP, [keyHash]);
   if (!row) return undefined;
   const { api_key_id: keyId, api_key_touch_due: touchDue, ...account } = row;
   return { account, keyId, touchDue };

@@ -1,5 +1,5 @@
 import type { UnlinkGoogleData, UnlinkGoogleResponses } from '../generated/types.gen.ts';
-import { findAccountById, unlinkGoogleSub } from '../db/accounts.ts';
+import { findAccountById, toOwnerRow, unlinkGoogleSub } from '../db/accounts.ts';
 import { requireOwner } from '../lib/auth.ts';
 import { Problem } from '../lib/problem.ts';
 import type { Operation } from './types.ts';
@@ -11,7 +11,7 @@ export const unlinkGoogle: Operation<UnlinkGoogleData, UnlinkGoogleResponses> = 
   // covers the one case where the row changed in between (a password set, Google re-linked).
   for (let round = 0; round < 2; round++) {
     const updated = await unlinkGoogleSub(db, account.id);
-    if (updated) return { status: 200, body: accountView(updated) };
+    if (updated) return { status: 200, body: accountView(toOwnerRow(updated)) };
     const current = await findAccountById(db, account.id);
     if (!current) throw new Problem(401, 'unauthorized', 'Authentication required', { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
     if (current.google_sub === null) throw new Problem(409, 'google_not_linked', 'Google is not linked to this account');

@@ -1,10 +1,10 @@
 // Account rows as the contract shows them.
 import type { Account } from '../generated/types.gen.ts';
-import type { AccountRow } from '../db/accounts.ts';
+import type { OwnerRow } from '../db/accounts.ts';
 
-export function accountView(row: AccountRow): Account {
-  const hasPassword = row.password_hash !== null;
-  const googleLinked = row.google_sub !== null;
+export function accountView(row: OwnerRow): Account {
+  const hasPassword = row.has_password;
+  const googleLinked = row.google_linked;
   const methods: Account['available_sign_in_methods'] = [];
   if (hasPassword) methods.push('password');
   if (googleLinked) methods.push('google');

@@ -9,7 +9,7 @@
 // behind scrypt on the libuv pool during a login storm (STACK-NOTES.md).
 import { createHash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import type { AccountRow } from '../db/accounts.ts';
+import type { OwnerRow } from '../db/accounts.ts';
 import { findAccountByApiKeyHash, touchApiKeys } from '../db/apiKeys.ts';
 import type { Db } from '../db/knex.ts';
 import type { Logger } from './logger.ts';
@@ -80,7 +80,7 @@ export function isWellFormedApiKey(raw: string): boolean {
  * account. The lookup is by SHA-256 of the presented key, so its timing depends on a digest the
  * caller cannot steer, never on how much of a stored secret they guessed.
  */
-export async function authenticateApiKey(deps: Deps, raw: string): Promise<{ account: AccountRow; keyId: string } | null> {
+export async function authenticateApiKey(deps: Deps, raw: string): Promise<{ account: OwnerRow; keyId: string } | null> {
   if (!isWellFormedApiKey(raw)) return null;
   const found = await findAccountByApiKeyHash(deps.db, hashApiKey(raw));
   if (!found) return null;

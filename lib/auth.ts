@@ -3,14 +3,14 @@
 // The owner always comes from the credential, never from the request body.
 import type Koa from 'koa';
 import type { Context } from 'openapi-backend';
-import { type AccountRow, findAccountForSession } from '../db/accounts.ts';
+import { findAccountForSession, type OwnerRow } from '../db/accounts.ts';
 import { authenticateApiKey, looksLikeApiKey } from './apiKeys.ts';
 import type { Deps } from './deps.ts';
 import { Problem } from './problem.ts';
 
 export interface Principal {
   kind: 'jwt' | 'api_key';
-  account: AccountRow;
+  account: OwnerRow;
   apiKeyId?: string;
 }
 

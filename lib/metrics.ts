@@ -121,6 +121,10 @@ export function createMetrics(deps: { config: Readonly<Config>; db: Db; log: Log
     AggregatorRegistry.setRegistries([registry]);
   }
 
+  // prom-client hashes a label object on every inc() and observe(); the series of each
+  // operation and status are looked up once instead. Both are closed sets, so this stays small.
+  const seriesByKey = new Map<string, { count: ReturnType<typeof requests.labels>; time: ReturnType<typeof duration.labels> }>();
+
   const wanted = config.metricsToken ? digest(config.metricsToken) : undefined;
   const authorized = (ctx: Koa.Context): boolean => {
     if (!wanted) return false;
@@ -134,8 +138,14 @@ export function createMetrics(deps: { config: Readonly<Config>; db: Db; log: Log
     mailDeliveryFailed: () => deliveryFailures.inc(),
     observe(ctx, seconds) {
       const operation = operationLabel(ctx);
-      requests.inc({ operation, status: String(ctx.status) });
-      duration.observe({ operation }, seconds);
+      const key = `${operation} ${ctx.status}`;
+      let series = seriesByKey.get(key);
+      if (!series) {
+        series = { count: requests.labels(operation, String(ctx.status)), time: duration.labels(operation) };
+        seriesByKey.set(key, series);
+      }
+      series.count.inc();
+      series.time.observe(seconds);
       if (ctx.status === 429) rateLimited.inc({ operation });
       if (ctx.status === 401 && operation === 'login') loginFailures.inc();
       if (ctx.status === 401 && ctx.state.credentialRefused === true) authFailures.inc();
