@@ -28,6 +28,8 @@ export interface Config {
   scrypt: { logN: number; r: number; p: number };
   kdfConcurrency: number;
   kdfMaxQueue: number;
+  /** Nice value of libuv's pool threads (where scrypt runs), so requests get the CPU first; 0 = as the event loop. */
+  poolThreadNice: number;
   logLevel: string;
   trustProxy: boolean;
   /** How many proxies in front append to X-Forwarded-For; only the last `proxyHops` entries are believed. */
@@ -166,6 +168,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     // With several workers the cores are shared between them.
     kdfConcurrency: int('KDF_CONCURRENCY', Math.max(1, Math.floor(cores / webConcurrency)), 1, 64),
     kdfMaxQueue: int('KDF_MAX_QUEUE', 100, 0, 100_000),
+    poolThreadNice: int('POOL_THREAD_NICE', 10, 0, 19),
     logLevel,
     trustProxy: proxyHops > 0,
     proxyHops,

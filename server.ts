@@ -11,6 +11,7 @@ import { reportListening, runPrimary } from './lib/cluster.ts';
 import { createDeps } from './lib/deps.ts';
 import { createLogger, type Logger } from './lib/logger.ts';
 import { startMailer } from './lib/mailer.ts';
+import { lowerPoolThreadPriority } from './lib/passwords.ts';
 import { createMetrics } from './lib/metrics.ts';
 
 export interface Running {
@@ -22,6 +23,8 @@ export interface Running {
 }
 
 export async function start(config: Readonly<Config>, log: Logger = createLogger(config.logLevel), opts: { migrate?: boolean } = {}): Promise<Running> {
+  const lowered = await lowerPoolThreadPriority(config.poolThreadNice);
+  log.debug({ threads: lowered, nice: config.poolThreadNice }, 'pool threads lowered');
   const db = openDatabase(config);
   // A cluster's workers skip this: their primary migrated once before forking them.
   if (opts.migrate !== false) await migrate(db);

@@ -8,6 +8,8 @@
 // event loop), behind a bounded queue: at most `concurrency` hashes run at once and at most
 // `maxQueue` wait; past that the caller gets 503 server_busy instead of an unbounded backlog.
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
 import * as scryptModule from 'scrypt-kdf';
 import { dictionary } from '@zxcvbn-ts/language-common';
 import { Problem } from './problem.ts';
@@ -118,3 +120,30 @@ export class PasswordHasher {
     }
   }
 }
+
+/**
+ * Lowers the scheduling priority of libuv's pool threads, where scrypt runs, to `nice`. Hashing
+ * never blocks the event loop, but on a small machine two hashes in flight take both cores, and
+ * every request then waits its turn behind them; at a lower priority the kernel gives requests
+ * the CPU first and hashing what is left, so a login storm slows logins instead of every read.
+ * Linux only: it names the pool threads `libuv-worker` and lets setpriority() take a thread id.
+ * Returns how many threads were lowered.
+ */
+export async function lowerPoolThreadPriority(nice: number): Promise<number> {
+  if (nice === 0 || process.platform !== 'linux') return 0;
+  // libuv starts every pool thread on the pool's first job; this stat is that job.
+  await fs.stat(process.cwd());
+  let lowered = 0;
+  for (const tid of await fs.readdir('/proc/self/task')) {
+    const name = await fs.readFile(`/proc/self/task/${tid}/comm`, 'utf8').catch(() => '');
+    if (name.trim() !== 'libuv-worker') continue;
+    try {
+      os.setPriority(Number(tid), nice);
+      lowered++;
+    } catch {
+      // A thread that ended in between, or a sandbox that forbids it: hashing still works.
+    }
+  }
+  return lowered;
+}
+

@@ -3,7 +3,7 @@
 // It creates a throw-away database on a PostgreSQL server (BENCH_DATABASE_URL, default
 // postgres://postgres@127.0.0.1:5432/postgres: the database named there is only used to create
 // and drop the bench's own), seeds accounts and API keys (scripts/seed.ts), and starts as child
-// processes: the service (`node server.ts`, NODE_ENV=production, LOG_LEVEL=warn, the default
+// processes: the service (as `npm start` builds and runs it, NODE_ENV=production, LOG_LEVEL=warn, the default
 // scrypt cost), the same with WEB_CONCURRENCY=2, and the baseline (scripts/baseline.ts: bare
 // node:http + pg, one primary-key SELECT per request). Load comes from another child process
 // running autocannon, never from a process being measured; the KDF bound is measured in a child
@@ -14,7 +14,7 @@
 //   npm run bench -- --scale 1m              also 1,000,000 (or BENCH_SCALE=1m)
 //   npm run bench -- --rounds 1 --duration 1 a quick look while developing
 //   npm run bench -- --help
-import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -504,12 +504,14 @@ async function smokeTest(serviceUrl: string, baselineUrl: string, creds: Credent
   }
 }
 
-/** The node flags `npm start` uses (package.json scripts.start = "node [flags] server.ts"), so the
- * bench measures the service as it is started in production. */
-function startFlags(): string[] {
+/** What `npm start` runs (package.json scripts.start = "node [flags] <entry>"), built first as
+ * `npm start` builds it, so the bench measures the service as it is started in production. */
+function startCommand(): { flags: string[]; entry: string } {
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts?: { start?: string } };
-  const m = /^node((?:\s+--?[\w-]+(?:=\S+)?)*)\s+server\.ts$/.exec(pkg.scripts?.start?.trim() ?? '');
-  return m ? m[1]!.trim().split(/\s+/).filter(Boolean) : [];
+  const m = /^node((?:\s+--?[\w-]+(?:=\S+)?)*)\s+(\S+\.[jt]s)$/.exec(pkg.scripts?.start?.trim() ?? '');
+  if (!m) throw new Error(`bench: package.json's start script is not "node [flags] <file>": ${pkg.scripts?.start}`);
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
+  return { flags: m[1]!.trim().split(/\s+/).filter(Boolean), entry: m[2]! };
 }
 
 interface Row {
@@ -534,13 +536,14 @@ async function main(): Promise<void> {
   const jwtSecret = randomBytes(48).toString('base64url');
   const config = loadConfig(serviceEnv(opts.databaseUrl, jwtSecret));
   const loginConnections = opts.loginConnections || 4 * config.kdfConcurrency;
-  const flags = opts.nodeFlags ?? startFlags();
+  const start = startCommand();
+  const flags = opts.nodeFlags ?? start.flags;
   const safeUrl = opts.databaseUrl.replace(/\/\/([^:@/]+):[^@]*@/, '//$1:***@');
   console.log(`rst auth bench — PostgreSQL ${safeUrl} (set BENCH_DATABASE_URL to point elsewhere; --help for options)`);
   console.log(
     `scale ${opts.scale}, ${opts.rounds} rounds × ${opts.duration} s reads / ${opts.kdfDuration} s logins, warm-up ${opts.warmup} s, ` +
       `${opts.connections} read connections, ${loginConnections} login connections; scrypt logN ${config.scrypt.logN} r ${config.scrypt.r} p ${config.scrypt.p} × ${config.kdfConcurrency}` +
-      (flags.length ? `; node ${flags.join(' ')}` : ''),
+      `; node ${[...flags, start.entry].join(' ')}`,
   );
 
   const pgVersion = await admin(opts.databaseUrl, async (c) => (await c.query('show server_version')).rows[0].server_version as string);
@@ -592,7 +595,7 @@ async function main(): Promise<void> {
   const services: Record<string, Proc> = {};
   const baselines: Record<string, Proc> = {};
   for (const scale of scales) {
-    services[scale.label] = await startProcess(`service ${scale.label}`, [...flags, 'server.ts'], serviceEnv(dbUrls[scale.label]!, jwtSecret), announceService);
+    services[scale.label] = await startProcess(`service ${scale.label}`, [...flags, start.entry], serviceEnv(dbUrls[scale.label]!, jwtSecret), announceService);
     baselines[scale.label] = await startProcess(
       `baseline ${scale.label}`,
       ['scripts/baseline.ts', '--database-url', dbUrls[scale.label]!, '--pool', String(poolMax)],
@@ -612,7 +615,7 @@ async function main(): Promise<void> {
     clusterNote = `config.ts refuses WEB_CONCURRENCY=2: ${err instanceof Error ? err.message : err}`;
   }
   if (!clusterNote) {
-    cluster = await startProcess('service 1k WEB_CONCURRENCY=2', [...flags, 'server.ts'], serviceEnv(dbUrls['1k']!, jwtSecret, { WEB_CONCURRENCY: '2' }), announceService);
+    cluster = await startProcess('service 1k WEB_CONCURRENCY=2', [...flags, start.entry], serviceEnv(dbUrls['1k']!, jwtSecret, { WEB_CONCURRENCY: '2' }), announceService);
     const workers = processTree(cluster.proc.pid!).length - 1;
     if (workers !== 2) {
       clusterNote = `server.ts started ${workers} worker processes for WEB_CONCURRENCY=2`;

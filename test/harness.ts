@@ -140,6 +140,8 @@ export interface StartOptions {
   shareDatabaseWith?: TestServer;
   /** host:port the server dials instead of PostgreSQL's own (a test's TCP proxy); sql() still goes direct. */
   connectThrough?: string;
+  /** The file to run, relative to the project (default server.ts; dist/server.js is what npm start runs). */
+  entry?: string;
 }
 
 async function createDatabase(): Promise<string> {
@@ -183,7 +185,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     env.DATABASE_URL = dialed.href;
   } else env.DATA_DIR = dataDir!;
 
-  const child = spawn(process.execPath, [path.join(ROOT, 'server.ts')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(ROOT, opts.entry ?? 'server.ts')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const waiters = new Set<() => void>();
   const onData = (chunk: Buffer) => {
