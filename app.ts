@@ -62,10 +62,12 @@ export async function createApp(deps: Deps, metrics: Metrics = createMetrics(dep
   api.register({
     ...handlers,
     validationFail: (c: Context) => {
-      const errors = (c.validation.errors ?? []).slice(0, 20).map((e) => ({
-        path: `${e.instancePath.startsWith('/requestBody') ? e.instancePath.replace('/requestBody', '/body') : e.instancePath || '/'}`,
-        message: e.message ?? 'is invalid',
-      }));
+      const errors = (c.validation.errors ?? []).slice(0, 20).map((e) => {
+        const at = e.instancePath.startsWith('/requestBody') ? e.instancePath.replace('/requestBody', '/body') : e.instancePath;
+        // ajv's "must NOT have additional properties" does not say which one: the path does.
+        if (e.keyword === 'additionalProperties') return { path: `${at}/${String(e.params.additionalProperty)}`, message: 'is not allowed here' };
+        return { path: at || '/', message: e.message ?? 'is invalid' };
+      });
       throw new Problem(400, 'validation_failed', 'The request does not match the schema', { errors });
     },
     postRoutingHandler: (c: Context, ctx: Koa.Context) => {

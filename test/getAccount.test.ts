@@ -88,6 +88,28 @@ describe(`getAccount and JWT sessions (${DB_LABEL})`, () => {
     await refused(sign({ exp: Math.floor(Date.now() / 1000) - 10 }, {}, SECRET, true));
   });
 
+  it('refuses a token it accepted before, once it has expired', async function () {
+    this.timeout(10_000);
+    // Accepted tokens are remembered (lib/jwt.ts): the expiry must still be checked on every use.
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const token = sign({ exp }, {}, SECRET, true);
+    expect((await getAccount({ client: server.as(token) })).response!.status).to.equal(200);
+    expect((await getAccount({ client: server.as(token) })).response!.status).to.equal(200);
+    await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 50));
+    await refused(token);
+  });
+
+  it('refuses a query string the operation does not declare, with the parameter named', async () => {
+    // GET /v1/me/account has no parameters; skipping its (empty) validation must not let one through.
+    const res = await fetch(`${server.url}/v1/me/account?debug=1`, { headers: { authorization: `Bearer ${user.token}` } });
+    expect(res.status).to.equal(400);
+    const problem = (await res.json()) as { code: string; errors: { path: string; message: string }[] };
+    expect(problem.code).to.equal('validation_failed');
+    expect(JSON.stringify(problem.errors)).to.include('debug');
+    const plain = await fetch(`${server.url}/v1/me/account`, { headers: { authorization: `Bearer ${user.token}` } });
+    expect(plain.status).to.equal(200);
+  });
+
   it('refuses a token without exp', async () => {
     const token = sign({}, {}, SECRET, true);
     expect(jwt.decode(token)).to.not.have.property('exp');
