@@ -11,8 +11,8 @@ import { reportListening, runPrimary } from './lib/cluster.ts';
 import { createDeps } from './lib/deps.ts';
 import { createLogger, type Logger } from './lib/logger.ts';
 import { startMailer } from './lib/mailer.ts';
-import { lowerPoolThreadPriority } from './lib/passwords.ts';
 import { createMetrics } from './lib/metrics.ts';
+import { lowerPoolThreadPriority } from './lib/passwords.ts';
 
 export interface Running {
   url: string;

@@ -146,4 +146,3 @@ export async function lowerPoolThreadPriority(nice: number): Promise<number> {
   }
   return lowered;
 }
-

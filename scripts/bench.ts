@@ -3,11 +3,11 @@
 // It creates a throw-away database on a PostgreSQL server (BENCH_DATABASE_URL, default
 // postgres://postgres@127.0.0.1:5432/postgres: the database named there is only used to create
 // and drop the bench's own), seeds accounts and API keys (scripts/seed.ts), and starts as child
-// processes: the service (as `npm start` builds and runs it, NODE_ENV=production, LOG_LEVEL=warn, the default
-// scrypt cost), the same with WEB_CONCURRENCY=2, and the baseline (scripts/baseline.ts: bare
-// node:http + pg, one primary-key SELECT per request). Load comes from another child process
-// running autocannon, never from a process being measured; the KDF bound is measured in a child
-// process of its own. Service and baseline phases alternate over several rounds (the machine is
+// processes: the service (built and run as `npm start` does, NODE_ENV=production, LOG_LEVEL=warn,
+// the default scrypt cost), the same with WEB_CONCURRENCY=2, and the baseline
+// (scripts/baseline.ts: bare node:http + pg, one primary-key SELECT per request). Load comes from
+// another child process running autocannon, never from a process being measured; the KDF bound
+// is measured in a child process of its own. Service and baseline phases alternate over several rounds (the machine is
 // shared and noisy); the table shows medians and ratios, and the JSON goes to .bench/.
 //
 //   npm run bench                            1,000 accounts + keys
