@@ -7,8 +7,9 @@
 // the default scrypt cost), the same with WEB_CONCURRENCY=2, and the baseline
 // (scripts/baseline.ts: bare node:http + pg, one primary-key SELECT per request). Load comes from
 // another child process running autocannon, never from a process being measured; the KDF bound
-// is measured in a child process of its own. Service and baseline phases alternate over several rounds (the machine is
-// shared and noisy); the table shows medians and ratios, and the JSON goes to .bench/.
+// is measured in a child process of its own. Service and baseline phases alternate over several
+// rounds (the machine is shared and noisy); the table shows medians and ratios, and the JSON goes
+// to .bench/.
 //
 //   npm run bench                            1,000 accounts + keys
 //   npm run bench -- --scale 1m              also 1,000,000 (or BENCH_SCALE=1m)
