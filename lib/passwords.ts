@@ -134,7 +134,9 @@ export async function lowerPoolThreadPriority(nice: number): Promise<number> {
   // libuv starts every pool thread on the pool's first job; this stat is that job.
   await fs.stat(process.cwd());
   let lowered = 0;
-  for (const tid of await fs.readdir('/proc/self/task')) {
+  // Without a readable /proc (a locked-down sandbox) nothing is lowered and hashing still works.
+  const threads = await fs.readdir('/proc/self/task').catch(() => [] as string[]);
+  for (const tid of threads) {
     const name = await fs.readFile(`/proc/self/task/${tid}/comm`, 'utf8').catch(() => '');
     if (name.trim() !== 'libuv-worker') continue;
     try {
