@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import { forgotPassword, register, verifyEmail } from '../generated/sdk.gen.ts';
 import { DB_LABEL, ON_POSTGRES, startServer, uniqueUser, type TestServer } from './harness.ts';
-import { codeFrom, sleep, startSmtp, tokenFrom, type TestSmtp } from './smtp.ts';
+import { codeFrom, sleep, startSmtp, storedRaw, tokenFrom, type TestSmtp } from './smtp.ts';
 
 const APP_URL = 'https://accounts.example.test/app';
 const MAIL_FROM = 'rst auth tests <auth@example.test>';
@@ -114,10 +114,7 @@ describe(`mail delivery (${DB_LABEL}, real SMTP)`, () => {
     expect(secrets.length).to.be.greaterThan(4);
     const dump = await server.dumpDatabase();
     expect(dump).to.match(/"email":"tpl\./);
-    for (const s of secrets) {
-      if (/^\d{6}$/.test(s)) expect(new RegExp(`(?<![0-9A-Za-z])${s}(?![0-9A-Za-z])`).test(dump), `code ${s} stored raw`).to.equal(false);
-      else expect(dump.includes(s), 'token stored raw').to.equal(false);
-    }
+    for (const s of secrets) expect(storedRaw(dump, s), `secret stored raw: ${s.slice(0, 6)}…`).to.equal(false);
   });
 });
 

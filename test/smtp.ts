@@ -192,6 +192,20 @@ export async function startSmtp(): Promise<TestSmtp> {
 
 // ---------------------------------------------------------------- reading the mails
 
+/** Email limits reached in seconds: per email 1 per 2 s (default 1 per 60 s) and 3 per hour
+ * (default 5), per IP 3 per hour. */
+export const TIGHT_EMAIL_LIMITS = { RATE_LIMIT_EMAIL_MINUTE: '1/2', RATE_LIMIT_EMAIL_HOUR: '3/3600', RATE_LIMIT_EMAIL_IP: '3/3600' };
+
+/**
+ * Whether a mailed secret is in a text as it was sent (for "nothing stored raw" checks on a
+ * database dump): a six-digit code only as a whole number, since six digits turn up inside hashes
+ * and UUIDs by chance; anything longer (a recovery token) anywhere.
+ */
+export function storedRaw(text: string, secret: string): boolean {
+  if (/^\d{6}$/.test(secret)) return new RegExp(`(?<![0-9A-Za-z])${secret}(?![0-9A-Za-z])`).test(text);
+  return text.includes(secret);
+}
+
 export function codeFrom(mail: ReceivedMail): string {
   const m = /verification code is: (\d{6})\b/.exec(mail.text);
   if (!m) throw new Error(`no code in mail: ${mail.text}`);
