@@ -156,7 +156,10 @@ if (ON_POSTGRES) {
 
     it('starts two workers besides the primary and prints the URL once', async () => {
       // The primary's pino line and its console line are separate writes: wait for the former.
+      // Each worker's own line comes from another process, so it may land in the pipe after the
+      // primary's: wait for two of them as well.
       await server.waitForLog((l) => l.msg === 'listening');
+      await server.waitForLog(() => workerPids().length >= 2);
       const pids = workerPids();
       expect(pids).to.have.length(2);
       expect(pids).not.to.include(server.child.pid);
