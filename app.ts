@@ -63,9 +63,12 @@ export async function createApp(deps: Deps, metrics: Metrics = createMetrics(dep
     ...handlers,
     validationFail: (c: Context) => {
       const errors = (c.validation.errors ?? []).slice(0, 20).map((e) => {
-        const at = e.instancePath.startsWith('/requestBody') ? e.instancePath.replace('/requestBody', '/body') : e.instancePath;
+        const at = e.instancePath.startsWith('/requestBody')
+          ? e.instancePath.replace('/requestBody', '/body')
+          : e.instancePath;
         // ajv's "must NOT have additional properties" does not say which one: the path does.
-        if (e.keyword === 'additionalProperties') return { path: `${at}/${String(e.params.additionalProperty)}`, message: 'is not allowed here' };
+        if (e.keyword === 'additionalProperties')
+          return { path: `${at}/${String(e.params.additionalProperty)}`, message: 'is not allowed here' };
         return { path: at || '/', message: e.message ?? 'is invalid' };
       });
       throw new Problem(400, 'validation_failed', 'The request does not match the schema', { errors });
@@ -138,7 +141,18 @@ export async function createApp(deps: Deps, metrics: Metrics = createMetrics(dep
       ctx.type = 'application/problem+json';
     }
     const ms = performance.now() - started;
-    if (logInfo) log.info({ requestId, method: ctx.method, path: ctx.path, operation: ctx.state.operationId, status: ctx.status, ms: Math.round(ms) }, 'request');
+    if (logInfo)
+      log.info(
+        {
+          requestId,
+          method: ctx.method,
+          path: ctx.path,
+          operation: ctx.state.operationId,
+          status: ctx.status,
+          ms: Math.round(ms),
+        },
+        'request',
+      );
     metrics.observe(ctx, ms / 1000);
   });
 
@@ -162,15 +176,21 @@ export async function createApp(deps: Deps, metrics: Metrics = createMetrics(dep
     jsonStrict: true,
     jsonLimit: config.bodyLimitBytes,
     onError: (err: Error & { status?: number; type?: string }) => {
-      if (err.status === 413) throw new Problem(413, 'payload_too_large', 'Payload too large', { detail: `Bodies are limited to ${config.bodyLimitBytes} bytes.` });
-      if (err.status === 415) throw new Problem(415, 'unsupported_media_type', 'Unsupported media type', { detail: 'Send UTF-8 JSON.' });
+      if (err.status === 413)
+        throw new Problem(413, 'payload_too_large', 'Payload too large', {
+          detail: `Bodies are limited to ${config.bodyLimitBytes} bytes.`,
+        });
+      if (err.status === 415)
+        throw new Problem(415, 'unsupported_media_type', 'Unsupported media type', { detail: 'Send UTF-8 JSON.' });
       throw new Problem(400, 'invalid_json', 'The body is not valid JSON');
     },
   });
   koa.use((ctx, next) => {
     const hasBody = Number(ctx.get('content-length') || 0) > 0 || ctx.get('transfer-encoding') !== '';
     if (hasBody && !ctx.is('application/json', '+json')) {
-      throw new Problem(415, 'unsupported_media_type', 'Unsupported media type', { detail: 'Send the body as application/json.' });
+      throw new Problem(415, 'unsupported_media_type', 'Unsupported media type', {
+        detail: 'Send the body as application/json.',
+      });
     }
     return BODY_METHODS.has(ctx.method) ? parseBody(ctx, next) : next();
   });
@@ -190,7 +210,13 @@ export async function createApp(deps: Deps, metrics: Metrics = createMetrics(dep
 
   koa.use(async (ctx) => {
     const res = (await api.handleRequest(
-      { method: ctx.method, path: ctx.path, query: ctx.querystring, headers: ctx.headers as Record<string, string>, body: ctx.request.body },
+      {
+        method: ctx.method,
+        path: ctx.path,
+        query: ctx.querystring,
+        headers: ctx.headers as Record<string, string>,
+        body: ctx.request.body,
+      },
       ctx,
       deps,
     )) as { status: number; body?: unknown; headers?: Record<string, string> };
@@ -220,7 +246,9 @@ function toProblem(err: unknown): Problem {
       errors: [{ path: '/body', message: 'must not contain U+0000' }],
     });
   }
-  return new Problem(500, 'internal_error', 'Internal error', { detail: 'Something went wrong on our side; it has been logged.' });
+  return new Problem(500, 'internal_error', 'Internal error', {
+    detail: 'Something went wrong on our side; it has been logged.',
+  });
 }
 
 /** Connection-level failures of pg, the pool or PGlite: the service stays up and answers 503. */
@@ -228,10 +256,13 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   const e = err as { code?: string; name?: string; message?: string };
   if (!e) return false;
   if (e.name === 'KnexTimeoutError') return true;
-  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(e.code ?? '')) return true;
+  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(e.code ?? ''))
+    return true;
   // 57P01 admin shutdown, 57P03 cannot connect now, 08xxx connection exceptions, 53300 too many connections
   if (/^(08...|57P0[1-3]|53300)$/.test(e.code ?? '')) return true;
   // pg's own wording for a connection that died, never came up (connectionTimeoutMillis: "timeout
   // expired"), or stopped answering (query_timeout: "Query read timeout").
-  return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect|timeout expired|Query read timeout|Client was closed and is not queryable/i.test(e.message ?? '');
+  return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect|timeout expired|Query read timeout|Client was closed and is not queryable/i.test(
+    e.message ?? '',
+  );
 }

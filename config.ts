@@ -73,7 +73,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     const v = env[name];
     return v === undefined || v === '' ? fallback : v;
   };
-  const opt = (name: string): string | undefined => (env[name] === undefined || env[name] === '' ? undefined : env[name]);
+  const opt = (name: string): string | undefined =>
+    env[name] === undefined || env[name] === '' ? undefined : env[name];
   const int = (name: string, fallback: number, min: number, max: number): number => {
     const raw = env[name];
     if (raw === undefined || raw === '') return fallback;
@@ -108,26 +109,37 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
 
   const nodeEnv = str('NODE_ENV', 'development');
   const jwtSecret = opt('JWT_SECRET');
-  if (jwtSecret !== undefined && Buffer.byteLength(jwtSecret) < 32) problems.push('JWT_SECRET: must be at least 32 bytes');
-  if (jwtSecret === undefined && nodeEnv === 'production') problems.push('JWT_SECRET: required when NODE_ENV=production');
+  if (jwtSecret !== undefined && Buffer.byteLength(jwtSecret) < 32)
+    problems.push('JWT_SECRET: must be at least 32 bytes');
+  if (jwtSecret === undefined && nodeEnv === 'production')
+    problems.push('JWT_SECRET: required when NODE_ENV=production');
 
   const databaseUrl = url('DATABASE_URL');
-  if (databaseUrl !== undefined && !/^postgres(ql)?:/.test(databaseUrl)) problems.push('DATABASE_URL: expected a postgres:// URL');
+  if (databaseUrl !== undefined && !/^postgres(ql)?:/.test(databaseUrl))
+    problems.push('DATABASE_URL: expected a postgres:// URL');
   const smtpUrl = url('SMTP_URL');
-  if (smtpUrl !== undefined && !/^smtps?:/.test(smtpUrl)) problems.push('SMTP_URL: expected an smtp:// or smtps:// URL');
+  if (smtpUrl !== undefined && !/^smtps?:/.test(smtpUrl))
+    problems.push('SMTP_URL: expected an smtp:// or smtps:// URL');
 
   const logLevel = str('LOG_LEVEL', 'info');
-  if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL: expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  if (!LOG_LEVELS.includes(logLevel))
+    problems.push(`LOG_LEVEL: expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
 
   // Exact origins (scheme://host[:port]) as browsers send them in Origin; a path, a wildcard or a
   // typo would otherwise silently allow nothing, or too much.
-  const corsOrigins = str('CORS_ORIGINS', '').split(',').map((s) => s.trim().replace(/\/+$/, '')).filter(Boolean);
+  const corsOrigins = str('CORS_ORIGINS', '')
+    .split(',')
+    .map((s) => s.trim().replace(/\/+$/, ''))
+    .filter(Boolean);
   for (const origin of corsOrigins) {
     let valid = false;
     try {
       valid = /^https?:$/.test(new URL(origin).protocol) && new URL(origin).origin === origin;
     } catch {}
-    if (!valid) problems.push(`CORS_ORIGINS: "${origin}" is not an origin such as https://app.example.com (lower-case scheme and host, optional port, no path)`);
+    if (!valid)
+      problems.push(
+        `CORS_ORIGINS: "${origin}" is not an origin such as https://app.example.com (lower-case scheme and host, optional port, no path)`,
+      );
   }
 
   const port = int('PORT', 3000, 0, 65535);
@@ -140,12 +152,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   let proxyHops = 0;
   if (/^\d{1,2}$/.test(rawTrust)) proxyHops = Number(rawTrust);
   else if (/^(1|true|yes|on)$/i.test(rawTrust)) proxyHops = 1;
-  else if (!/^(0|false|no|off)$/i.test(rawTrust)) problems.push(`TRUST_PROXY: expected true, false or a number of proxy hops, got "${rawTrust}"`);
+  else if (!/^(0|false|no|off)$/i.test(rawTrust))
+    problems.push(`TRUST_PROXY: expected true, false or a number of proxy hops, got "${rawTrust}"`);
   const webConcurrency = env.WEB_CONCURRENCY === 'auto' ? cores : int('WEB_CONCURRENCY', 1, 1, 64);
   // PGlite is an embedded, single-process database: workers cannot share its folder.
-  if (webConcurrency > 1 && databaseUrl === undefined) problems.push('WEB_CONCURRENCY: more than 1 worker needs DATABASE_URL (the embedded database is single-process)');
+  if (webConcurrency > 1 && databaseUrl === undefined)
+    problems.push('WEB_CONCURRENCY: more than 1 worker needs DATABASE_URL (the embedded database is single-process)');
   const metricsToken = opt('METRICS_TOKEN');
-  if (metricsToken !== undefined && metricsToken.length < 16) problems.push('METRICS_TOKEN: must be at least 16 characters');
+  if (metricsToken !== undefined && metricsToken.length < 16)
+    problems.push('METRICS_TOKEN: must be at least 16 characters');
 
   const config: Config = {
     env: nodeEnv,
@@ -157,7 +172,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     jwtTtlSeconds: int('JWT_TTL_SECONDS', 3600, 60, 30 * 24 * 3600),
     jwtIssuer: str('JWT_ISSUER', 'rst'),
     jwtAudience: str('JWT_AUDIENCE', 'rst-api'),
-    googleClientIds: str('GOOGLE_CLIENT_ID', '').split(',').map((s) => s.trim()).filter(Boolean),
+    googleClientIds: str('GOOGLE_CLIENT_ID', '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     googleCertsUrl: url('GOOGLE_CERTS_URL'),
     smtpUrl,
     mailFrom: str('MAIL_FROM', 'rst auth <no-reply@localhost>'),

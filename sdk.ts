@@ -26,6 +26,8 @@ export function createClient({ baseUrl, auth, fetch }: RstClientOptions): Client
     ...(fetch ? { fetch } : {}),
     // The operations list two schemes (bearer, X-API-Key); answering only for bearer sends the
     // credential once, in the header every endpoint accepts it in.
-    ...(auth === undefined ? {} : { auth: (scheme) => (scheme.scheme === 'bearer' ? (typeof auth === 'function' ? auth() : auth) : undefined) }),
+    ...(auth === undefined
+      ? {}
+      : { auth: (scheme) => (scheme.scheme === 'bearer' ? (typeof auth === 'function' ? auth() : auth) : undefined) }),
   });
 }

@@ -22,7 +22,11 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-export async function start(config: Readonly<Config>, log: Logger = createLogger(config.logLevel), opts: { migrate?: boolean } = {}): Promise<Running> {
+export async function start(
+  config: Readonly<Config>,
+  log: Logger = createLogger(config.logLevel),
+  opts: { migrate?: boolean } = {},
+): Promise<Running> {
   const lowered = await lowerPoolThreadPriority(config.poolThreadNice);
   log.debug({ threads: lowered, nice: config.poolThreadNice }, 'pool threads lowered');
   const db = openDatabase(config);
@@ -102,7 +106,10 @@ async function main(): Promise<void> {
     log.info({ url: running.url, worker: cluster.worker?.id }, 'worker listening');
     reportListening(running.url);
   } else {
-    log.info({ url: running.url, database: config.databaseUrl ? 'postgresql' : `pglite:${config.dataDir}` }, 'listening');
+    log.info(
+      { url: running.url, database: config.databaseUrl ? 'postgresql' : `pglite:${config.dataDir}` },
+      'listening',
+    );
     console.log(`rst auth listening on ${running.url} (docs: ${running.url}/docs)`);
   }
 

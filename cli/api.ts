@@ -36,7 +36,8 @@ export function normaliseUrl(raw: string, from: string): string {
     throw usageError(`${from}: not a URL: ${raw}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw usageError(`${from}: not an http(s) URL: ${raw}`);
-  if (url.username || url.password || url.search || url.hash) throw usageError(`${from}: a server URL has no credentials, query or fragment`);
+  if (url.username || url.password || url.search || url.hash)
+    throw usageError(`${from}: a server URL has no credentials, query or fragment`);
   return url.href.replace(/\/+$/, '');
 }
 
@@ -54,7 +55,13 @@ function sameServer(a: string | undefined, b: string): boolean {
 export function openSession(opts: GlobalOptions, env: NodeJS.ProcessEnv = process.env): Session {
   const profileFile = profilePath(env);
   const profile = readProfile(profileFile);
-  const [raw, from] = opts.url ? [opts.url, '--url'] : env.RST_URL ? [env.RST_URL, 'RST_URL'] : profile.url ? [profile.url, profileFile] : [DEFAULT_URL, 'default'];
+  const [raw, from] = opts.url
+    ? [opts.url, '--url']
+    : env.RST_URL
+      ? [env.RST_URL, 'RST_URL']
+      : profile.url
+        ? [profile.url, profileFile]
+        : [DEFAULT_URL, 'default'];
   const url = normaliseUrl(raw, from);
 
   // A JWT works on every authenticated endpoint and an API key only on the owner ones, so when
@@ -82,7 +89,8 @@ export function openSession(opts: GlobalOptions, env: NodeJS.ProcessEnv = proces
 
 export function requireCredential(s: Session): void {
   if (!s.credential) {
-    const stored = s.profile.token && !sameServer(s.profile.url, s.url) ? ` (the stored session is for ${s.profile.url})` : '';
+    const stored =
+      s.profile.token && !sameServer(s.profile.url, s.url) ? ` (the stored session is for ${s.profile.url})` : '';
     throw refusal(`not signed in to ${s.url}${stored}`, 'run `rst login`, or set RST_TOKEN or RST_API_KEY');
   }
 }
@@ -96,14 +104,18 @@ interface SdkResult<T> {
 }
 
 const isProblem = (body: unknown): body is Problem =>
-  !!body && typeof body === 'object' && typeof (body as Problem).title === 'string' && typeof (body as Problem).code === 'string';
+  !!body &&
+  typeof body === 'object' &&
+  typeof (body as Problem).title === 'string' &&
+  typeof (body as Problem).code === 'string';
 
 /** Awaits an SDK call: the data of a 2xx answer, or a CliError (exit 1) describing the refusal. */
 export async function call<T>(s: Session, pending: Promise<SdkResult<T>>): Promise<T> {
   const { data, error, response } = await pending;
   if (!response) throw unreachable(s.url, error);
   if (response.ok) return data as T;
-  if (!isProblem(error)) throw refusal(`${s.url} answered HTTP ${response.status} ${response.statusText} without a problem document`);
+  if (!isProblem(error))
+    throw refusal(`${s.url} answered HTTP ${response.status} ${response.statusText} without a problem document`);
   // Scripts asked for the API's JSON: a refusal is the API's JSON too (the problem document).
   if (s.json) process.stdout.write(`${JSON.stringify(error, null, 2)}\n`);
   const details: string[] = [];

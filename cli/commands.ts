@@ -25,10 +25,15 @@ export async function registerCommand(o: With<PasswordSource & { username: strin
   // Resolve the server first, so a bad --url is reported before anyone types a password.
   const s = openSession(o);
   const password = await readPassword(o, 'Password', true);
-  const account = await call(s, register({ client: s.client, body: { username: o.username, email: o.email, password } }));
+  const account = await call(
+    s,
+    register({ client: s.client, body: { username: o.username, email: o.email, password } }),
+  );
   if (s.json) return printJson(account);
   out(`Registered ${account.username} <${account.email}> on ${s.url}.`);
-  note(`A six-digit code was emailed to ${account.email}; confirm it with:\n  rst verify-email --email ${account.email} --code CODE`);
+  note(
+    `A six-digit code was emailed to ${account.email}; confirm it with:\n  rst verify-email --email ${account.email} --code CODE`,
+  );
 }
 
 export async function verifyEmailCommand(o: With<{ email: string; code: string }>): Promise<void> {
@@ -54,7 +59,10 @@ export async function loginCommand(o: With<PasswordSource & { username: string }
   else out(`Signed in to ${s.url} as ${o.username}; the session lasts ${Math.round(session.expires_in / 60)} min.`);
   note(`Session saved in ${s.profileFile}.`);
   const shadowing = ['RST_TOKEN', 'RST_API_KEY'].filter((name) => process.env[name]);
-  if (shadowing.length) note(`note: ${shadowing.join(' and ')} ${shadowing.length > 1 ? 'are' : 'is'} set and take${shadowing.length > 1 ? '' : 's'} precedence over the saved session.`);
+  if (shadowing.length)
+    note(
+      `note: ${shadowing.join(' and ')} ${shadowing.length > 1 ? 'are' : 'is'} set and take${shadowing.length > 1 ? '' : 's'} precedence over the saved session.`,
+    );
 }
 
 export async function logoutCommand(o: GlobalOptions): Promise<void> {
@@ -66,7 +74,10 @@ export async function logoutCommand(o: GlobalOptions): Promise<void> {
     if (!o.json) {
       out(`Signed out: the stored session for ${profile.url} is forgotten.`);
       // There is no sign-out endpoint: a JWT is valid until it expires, or until a password reset.
-      if (expires && expires > new Date()) note(`The token itself stays valid until ${expires.toISOString()}; a password reset revokes every session at once.`);
+      if (expires && expires > new Date())
+        note(
+          `The token itself stays valid until ${expires.toISOString()}; a password reset revokes every session at once.`,
+        );
     }
   } else if (!o.json) out('Not signed in: there is no stored session.');
   const shadowing = ['RST_TOKEN', 'RST_API_KEY'].filter((name) => process.env[name]);
@@ -76,7 +87,9 @@ export async function logoutCommand(o: GlobalOptions): Promise<void> {
 /** The `exp` claim of a JWT, read without verifying it: only to tell the user, never to trust. */
 function jwtExpiry(token: string): Date | undefined {
   try {
-    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp?: unknown };
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+      exp?: unknown;
+    };
     return typeof payload.exp === 'number' ? new Date(payload.exp * 1000) : undefined;
   } catch {
     return undefined;
@@ -99,7 +112,9 @@ export async function keysCreateCommand(name: string, o: GlobalOptions): Promise
   // The raw key alone on stdout, so `rst keys create ci > key.txt` or `$(rst keys create ci)` holds
   // exactly the key; everything said about it goes to stderr.
   out(key.raw_key);
-  note(`Created API key "${clean(key.name)}" (id ${key.id}, prefix ${key.prefix}). It is shown only this once: store it now.`);
+  note(
+    `Created API key "${clean(key.name)}" (id ${key.id}, prefix ${key.prefix}). It is shown only this once: store it now.`,
+  );
 }
 
 export async function keysListCommand(o: GlobalOptions): Promise<void> {

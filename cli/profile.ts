@@ -44,7 +44,8 @@ export function readProfile(file = profilePath()): Profile {
 
 function warnIfExposed(file: string): void {
   const mode = fs.statSync(file).mode & 0o777;
-  if (mode & 0o077) process.stderr.write(`warning: ${file} is readable by others (mode ${mode.toString(8)}); run: chmod 600 ${file}\n`);
+  if (mode & 0o077)
+    process.stderr.write(`warning: ${file} is readable by others (mode ${mode.toString(8)}); run: chmod 600 ${file}\n`);
 }
 
 /** Writes the profile atomically: a reader never sees half a file, and the token is never in a

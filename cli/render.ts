@@ -24,7 +24,10 @@ export function table(header: string[], rows: string[][]): string {
 
 export function accountSummary(a: Account): string {
   let google = 'not linked';
-  if (a.google_linked) google = a.can_unlink_google ? 'linked (can be unlinked: rst google unlink)' : 'linked (cannot be unlinked: the account has no password; set one with rst forgot-password)';
+  if (a.google_linked)
+    google = a.can_unlink_google
+      ? 'linked (can be unlinked: rst google unlink)'
+      : 'linked (cannot be unlinked: the account has no password; set one with rst forgot-password)';
   return summary([
     ['username', a.username],
     ['email', `${a.email} (${a.email_verified ? 'verified' : 'not verified'})`],

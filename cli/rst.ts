@@ -36,7 +36,10 @@ function action<A extends unknown[], O>(fn: (...args: [...A, O]) => Promise<void
   };
 }
 
-const passwordStdin = ['--password-stdin', 'read the password from stdin (else a prompt on the terminal; never from the command line)'] as const;
+const passwordStdin = [
+  '--password-stdin',
+  'read the password from stdin (else a prompt on the terminal; never from the command line)',
+] as const;
 
 program
   .command('register')
@@ -66,13 +69,13 @@ program
   .description('sign in with a password and store the session token in the profile')
   .requiredOption('-u, --username <login>', 'username or email')
   .option(...passwordStdin)
-  .addHelpText('after', '\nExamples:\n  rst login --username ada\n  printf %s "$PASSWORD" | rst login --username ada --password-stdin')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  rst login --username ada\n  printf %s "$PASSWORD" | rst login --username ada --password-stdin',
+  )
   .action(action(commands.loginCommand));
 
-program
-  .command('logout')
-  .description('forget the stored session token')
-  .action(action(commands.logoutCommand));
+program.command('logout').description('forget the stored session token').action(action(commands.logoutCommand));
 
 program
   .command('whoami')

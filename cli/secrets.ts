@@ -17,7 +17,8 @@ export async function readPassword(source: PasswordSource, prompt: string, confi
     password = await readStdin();
   } else if (process.stdin.isTTY) {
     password = await promptHidden(`${prompt}: `);
-    if (confirm && (await promptHidden(`${prompt} (again): `)) !== password) throw usageError('the two passwords differ');
+    if (confirm && (await promptHidden(`${prompt} (again): `)) !== password)
+      throw usageError('the two passwords differ');
   } else {
     throw usageError('no terminal to ask for the password: pipe it in with --password-stdin');
   }
@@ -34,7 +35,9 @@ async function readStdin(): Promise<string> {
     chunks.push(chunk as Buffer);
   }
   // One trailing newline is the `echo` or the file's, not part of the password.
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 /** A terminal prompt in raw mode, so the typed characters are never echoed. */

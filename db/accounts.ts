@@ -35,7 +35,9 @@ export interface OwnerRow {
 
 /** The select list of an OwnerRow, for the accounts table under `alias`. */
 export const ownerColumns = (alias: string): string =>
-  ['id', 'username', 'email', 'email_verified', 'plan', 'plan_source', 'token_version', 'created_at'].map((c) => `${alias}.${c}`).join(', ') +
+  ['id', 'username', 'email', 'email_verified', 'plan', 'plan_source', 'token_version', 'created_at']
+    .map((c) => `${alias}.${c}`)
+    .join(', ') +
   `, ${alias}.password_hash is not null as has_password, ${alias}.google_sub is not null as google_linked`;
 
 export function toOwnerRow(row: AccountRow): OwnerRow {
@@ -66,10 +68,18 @@ export type UniqueField = 'username' | 'email' | 'google_sub';
 /** Inserts an account; a unique violation comes back as the field it hit instead of an error. */
 export async function insertAccount(
   db: Db,
-  row: { username: string; email: string; password_hash: string | null; email_verified?: boolean; google_sub?: string | null },
+  row: {
+    username: string;
+    email: string;
+    password_hash: string | null;
+    email_verified?: boolean;
+    google_sub?: string | null;
+  },
 ): Promise<{ account: AccountRow } | { conflict: UniqueField }> {
   try {
-    const [account] = await db<AccountRow>('accounts').insert({ ...row, email: row.email.toLowerCase() }).returning('*');
+    const [account] = await db<AccountRow>('accounts')
+      .insert({ ...row, email: row.email.toLowerCase() })
+      .returning('*');
     return { account: account as AccountRow };
   } catch (err) {
     const conflict = uniqueConflict(err);
@@ -149,7 +159,10 @@ export async function unlinkGoogleSub(db: Db, id: string): Promise<AccountRow | 
 }
 
 /** The account a session token names: one primary-key lookup (see selectRows in knex.ts). */
-const SESSION_LOOKUP = { name: 'rst_session_lookup', text: `select ${ownerColumns('a')} from accounts a where a.id = $1` };
+const SESSION_LOOKUP = {
+  name: 'rst_session_lookup',
+  text: `select ${ownerColumns('a')} from accounts a where a.id = $1`,
+};
 
 export async function findAccountForSession(db: Db, id: string): Promise<OwnerRow | undefined> {
   if (!UUID.test(id)) return undefined;

@@ -32,7 +32,11 @@ export async function insertApiKeyWithinLimit(
   return db.transaction(async (trx) => {
     const owner = await trx('accounts').where({ id: key.accountId }).forUpdate().first('id');
     if (!owner) return 'no_account';
-    const counted = await trx('api_keys').where({ account_id: key.accountId }).whereNull('revoked_at').count({ n: '*' }).first();
+    const counted = await trx('api_keys')
+      .where({ account_id: key.accountId })
+      .whereNull('revoked_at')
+      .count({ n: '*' })
+      .first();
     if (toCount(counted?.n) >= limit) return 'limit_reached';
     const [row] = await trx<ApiKeyRow>('api_keys')
       .insert({ account_id: key.accountId, name: key.name, prefix: key.prefix, key_hash: key.hash })
@@ -46,7 +50,10 @@ export async function listActiveApiKeys(db: Db, accountId: string): Promise<ApiK
   return db<ApiKeyRow>('api_keys')
     .where({ account_id: accountId })
     .whereNull('revoked_at')
-    .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])
+    .orderBy([
+      { column: 'created_at', order: 'desc' },
+      { column: 'id', order: 'desc' },
+    ])
     .select('id', 'name', 'prefix', 'created_at', 'last_used_at');
 }
 
@@ -77,8 +84,13 @@ const KEY_LOOKUP = {
   where k.key_hash = $1 and k.revoked_at is null`,
 };
 
-export async function findAccountByApiKeyHash(db: Db, keyHash: string): Promise<{ account: OwnerRow; keyId: string; touchDue: boolean } | undefined> {
-  const [row] = await selectRows<OwnerRow & { api_key_id: string; api_key_touch_due: boolean }>(db, KEY_LOOKUP, [keyHash]);
+export async function findAccountByApiKeyHash(
+  db: Db,
+  keyHash: string,
+): Promise<{ account: OwnerRow; keyId: string; touchDue: boolean } | undefined> {
+  const [row] = await selectRows<OwnerRow & { api_key_id: string; api_key_touch_due: boolean }>(db, KEY_LOOKUP, [
+    keyHash,
+  ]);
   if (!row) return undefined;
   const { api_key_id: keyId, api_key_touch_due: touchDue, ...account } = row;
   return { account, keyId, touchDue };

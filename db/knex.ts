@@ -62,10 +62,17 @@ export const toCount = (v: unknown): number => Number(v ?? 0);
  * text. pg and PGlite connections both answer `query(...)` with `{ rows }`, with the same type
  * parsing knex would give.
  */
-export async function selectRows<T>(db: Db, statement: { name: string; text: string }, values: unknown[]): Promise<T[]> {
+export async function selectRows<T>(
+  db: Db,
+  statement: { name: string; text: string },
+  values: unknown[],
+): Promise<T[]> {
   const connection = await db.client.acquireConnection();
   try {
-    const result = connection instanceof pg.Client ? await connection.query({ name: statement.name, text: statement.text, values }) : await connection.query(statement.text, values);
+    const result =
+      connection instanceof pg.Client
+        ? await connection.query({ name: statement.name, text: statement.text, values })
+        : await connection.query(statement.text, values);
     return (result as { rows: T[] }).rows;
   } finally {
     await db.client.releaseConnection(connection);

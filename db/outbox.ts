@@ -12,7 +12,8 @@ export type MailKind = 'verify_email' | 'reset_password';
 /** Jobs: turned into a message (or dropped) by the worker, never sent themselves. */
 export type JobKind = 'verification_request' | 'recovery_request';
 
-export const isJob = (kind: MailKind | JobKind): kind is JobKind => kind === 'verification_request' || kind === 'recovery_request';
+export const isJob = (kind: MailKind | JobKind): kind is JobKind =>
+  kind === 'verification_request' || kind === 'recovery_request';
 
 export interface OutboxRow {
   id: number;
@@ -30,8 +31,16 @@ export interface OutboxRow {
 export type MailRow = OutboxRow & { kind: MailKind };
 
 /** `secret` (a code or token) is kept only until the message is sent, then erased. */
-export async function enqueueMail(db: Db, mail: { kind: MailKind; recipient: string; payload?: Record<string, unknown>; secret: string }): Promise<void> {
-  await db('outbox').insert({ kind: mail.kind, recipient: mail.recipient, payload: JSON.stringify(mail.payload ?? {}), secret: mail.secret });
+export async function enqueueMail(
+  db: Db,
+  mail: { kind: MailKind; recipient: string; payload?: Record<string, unknown>; secret: string },
+): Promise<void> {
+  await db('outbox').insert({
+    kind: mail.kind,
+    recipient: mail.recipient,
+    payload: JSON.stringify(mail.payload ?? {}),
+    secret: mail.secret,
+  });
 }
 
 /** One row, the same statement whether or not an account has this (normalised) email. */
@@ -69,7 +78,10 @@ export async function markMailFailed(db: Db, id: number, error: string, retryInS
   await db('outbox')
     .where({ id })
     .whereNull('sent_at')
-    .update({ last_error: error.slice(0, 500), next_attempt_at: db.raw('now() + make_interval(secs => ?)', [retryInSeconds]) });
+    .update({
+      last_error: error.slice(0, 500),
+      next_attempt_at: db.raw('now() + make_interval(secs => ?)', [retryInSeconds]),
+    });
 }
 
 /**

@@ -22,9 +22,13 @@ export async function hitCounter(db: Db, key: string, windowSeconds: number, by 
 
 /** Gives back hits that turned out not to count (a login that succeeded). */
 export async function refundCounter(db: Db, key: string, by = 1): Promise<void> {
-  await db('rate_limits').where({ key }).update({ count: db.raw('greatest(count - ?, 0)', [by]) });
+  await db('rate_limits')
+    .where({ key })
+    .update({ count: db.raw('greatest(count - ?, 0)', [by]) });
 }
 
 export async function deleteExpiredCounters(db: Db, olderThanSeconds: number): Promise<void> {
-  await db('rate_limits').where('window_start', '<', db.raw('now() - make_interval(secs => ?)', [olderThanSeconds])).delete();
+  await db('rate_limits')
+    .where('window_start', '<', db.raw('now() - make_interval(secs => ?)', [olderThanSeconds]))
+    .delete();
 }

@@ -1,16 +1,23 @@
 // Recovery tokens at rest: only a keyed hash of each token, its expiry and when it was used.
 import type { Db } from './knex.ts';
 
-export async function insertRecoveryToken(db: Db, accountId: string, tokenHash: string, ttlSeconds: number): Promise<void> {
-  await db.raw(`insert into recovery_tokens (account_id, token_hash, expires_at) values (?, ?, now() + make_interval(secs => ?))`, [
-    accountId,
-    tokenHash,
-    ttlSeconds,
-  ]);
+export async function insertRecoveryToken(
+  db: Db,
+  accountId: string,
+  tokenHash: string,
+  ttlSeconds: number,
+): Promise<void> {
+  await db.raw(
+    `insert into recovery_tokens (account_id, token_hash, expires_at) values (?, ?, now() + make_interval(secs => ?))`,
+    [accountId, tokenHash, ttlSeconds],
+  );
 }
 
 /** The account a live (unused, unexpired) token belongs to, without using the token up. */
-export async function findLiveRecoveryToken(db: Db, tokenHash: string): Promise<{ account_id: string; username: string; email: string } | undefined> {
+export async function findLiveRecoveryToken(
+  db: Db,
+  tokenHash: string,
+): Promise<{ account_id: string; username: string; email: string } | undefined> {
   return db('recovery_tokens as t')
     .join('accounts as a', 'a.id', 't.account_id')
     .where('t.token_hash', tokenHash)
@@ -28,7 +35,11 @@ export async function findLiveRecoveryToken(db: Db, tokenHash: string): Promise<
  * matches nothing, so exactly one wins. Returns the account id, or undefined when the token is
  * unknown, expired or used.
  */
-export async function redeemRecoveryToken(trx: Db, tokenHash: string, passwordHash: string): Promise<string | undefined> {
+export async function redeemRecoveryToken(
+  trx: Db,
+  tokenHash: string,
+  passwordHash: string,
+): Promise<string | undefined> {
   const { rows } = await trx.raw(
     `update recovery_tokens set used_at = now()
      where token_hash = ? and used_at is null and expires_at > now()
@@ -39,7 +50,12 @@ export async function redeemRecoveryToken(trx: Db, tokenHash: string, passwordHa
   if (!accountId) return undefined;
   await trx('accounts')
     .where({ id: accountId })
-    .update({ password_hash: passwordHash, email_verified: true, token_version: trx.raw('token_version + 1'), updated_at: trx.fn.now() });
+    .update({
+      password_hash: passwordHash,
+      email_verified: true,
+      token_version: trx.raw('token_version + 1'),
+      updated_at: trx.fn.now(),
+    });
   await trx('recovery_tokens').where({ account_id: accountId }).whereNull('used_at').update({ used_at: trx.fn.now() });
   await trx('verification_codes').where({ account_id: accountId }).delete();
   return accountId;

@@ -8,7 +8,10 @@ export const MAX_CODE_ATTEMPTS = 5;
  * nothing when there is no live code (none, expired, or out of tries). The try is counted in
  * the same statement that reads the code, so concurrent guesses cannot share a try.
  */
-export async function spendCodeAttempt(db: Db, email: string): Promise<{ account_id: string; code_hash: string } | undefined> {
+export async function spendCodeAttempt(
+  db: Db,
+  email: string,
+): Promise<{ account_id: string; code_hash: string } | undefined> {
   const { rows } = await db.raw(
     `update verification_codes v set attempts = v.attempts + 1
      from accounts a
@@ -23,6 +26,9 @@ export async function spendCodeAttempt(db: Db, email: string): Promise<{ account
 export async function consumeCode(db: Db, accountId: string, codeHash: string): Promise<boolean> {
   // RETURNING rather than delete()'s count: knex-pglite answers delete() with its raw result
   // object, not a number, so a count check would fail on PGlite alone.
-  const deleted = await db('verification_codes').where({ account_id: accountId, code_hash: codeHash }).delete().returning('account_id');
+  const deleted = await db('verification_codes')
+    .where({ account_id: accountId, code_hash: codeHash })
+    .delete()
+    .returning('account_id');
   return deleted.length === 1;
 }

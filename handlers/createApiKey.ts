@@ -9,17 +9,30 @@ import type { Operation } from './types.ts';
 export const createApiKey: Operation<CreateApiKeyData, CreateApiKeyResponses> = async (c, _ctx, { db }) => {
   const owner = requireJwtOwner(c);
   const key = newApiKey();
-  const row = await insertApiKeyWithinLimit(db, { accountId: owner.account.id, name: c.request.requestBody.name, prefix: key.prefix, hash: key.hash }, MAX_ACTIVE_API_KEYS);
+  const row = await insertApiKeyWithinLimit(
+    db,
+    { accountId: owner.account.id, name: c.request.requestBody.name, prefix: key.prefix, hash: key.hash },
+    MAX_ACTIVE_API_KEYS,
+  );
   if (row === 'limit_reached') {
     throw new Problem(409, 'api_key_limit_reached', 'API key limit reached', {
       detail: `An account can hold at most ${MAX_ACTIVE_API_KEYS} active API keys; revoke one first.`,
     });
   }
-  if (row === 'no_account') throw new Problem(401, 'unauthorized', 'Authentication required', { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
+  if (row === 'no_account')
+    throw new Problem(401, 'unauthorized', 'Authentication required', {
+      headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
+    });
   return {
     status: 201,
     // The raw key exists only in this response: no cache may keep it.
     headers: { 'Cache-Control': 'no-store' },
-    body: { id: row.id, name: row.name, raw_key: key.raw, prefix: row.prefix, created_at: row.created_at.toISOString() },
+    body: {
+      id: row.id,
+      name: row.name,
+      raw_key: key.raw,
+      prefix: row.prefix,
+      created_at: row.created_at.toISOString(),
+    },
   };
 };

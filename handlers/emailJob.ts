@@ -6,7 +6,12 @@ import { enqueueJob, type JobKind } from '../db/outbox.ts';
 import type { Deps } from '../lib/deps.ts';
 import { consume, limitKey } from '../lib/limits.ts';
 
-export async function acceptEmailJob(ctx: Koa.Context, { config, db, wakeMailer }: Deps, kind: JobKind, rawEmail: string): Promise<void> {
+export async function acceptEmailJob(
+  ctx: Koa.Context,
+  { config, db, wakeMailer }: Deps,
+  kind: JobKind,
+  rawEmail: string,
+): Promise<void> {
   const email = rawEmail.toLowerCase();
   const name = kind === 'verification_request' ? 'resend' : 'forgot';
   // Counted per request, not per email sent, and whether or not an account has the email, so a

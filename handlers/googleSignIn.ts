@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { GoogleSignInData, GoogleSignInResponses } from '../generated/types.gen.ts';
-import { type AccountRow, findAccountByEmail, findAccountByGoogleSub, insertAccount, linkGoogleByEmail } from '../db/accounts.ts';
+import {
+  type AccountRow,
+  findAccountByEmail,
+  findAccountByGoogleSub,
+  insertAccount,
+  linkGoogleByEmail,
+} from '../db/accounts.ts';
 import type { Db } from '../db/knex.ts';
 import { GoogleUnavailable, type GoogleIdentity } from '../lib/google.ts';
 import { consume, limitKey } from '../lib/limits.ts';
@@ -16,9 +22,15 @@ const invalidCredential = (detail?: string) =>
     headers: { 'WWW-Authenticate': 'Bearer' },
   });
 
-export const googleSignIn: Operation<GoogleSignInData, GoogleSignInResponses> = async (c, ctx, { config, db, google, jwt, log }) => {
+export const googleSignIn: Operation<GoogleSignInData, GoogleSignInResponses> = async (
+  c,
+  ctx,
+  { config, db, google, jwt, log },
+) => {
   if (!google) {
-    throw new Problem(503, 'google_not_configured', 'Google sign-in is not configured', { detail: 'The server has no GOOGLE_CLIENT_ID.' });
+    throw new Problem(503, 'google_not_configured', 'Google sign-in is not configured', {
+      detail: 'The server has no GOOGLE_CLIENT_ID.',
+    });
   }
   // Counted before the token is looked at, so a flood of forged tokens is throttled too.
   await consume(db, [{ key: limitKey('google-ip', ctx.ip), rule: config.limits.googleIp }]);
@@ -44,7 +56,12 @@ export const googleSignIn: Operation<GoogleSignInData, GoogleSignInResponses> = 
   return {
     status: 200,
     headers: { 'Cache-Control': 'no-store' },
-    body: { access_token: jwt.sign(account.id, account.token_version), token_type: 'bearer', expires_in: jwt.ttlSeconds, account_created: created },
+    body: {
+      access_token: jwt.sign(account.id, account.token_version),
+      token_type: 'bearer',
+      expires_in: jwt.ttlSeconds,
+      account_created: created,
+    },
   };
 };
 
@@ -54,7 +71,11 @@ export const googleSignIn: Operation<GoogleSignInData, GoogleSignInResponses> = 
  * the same identity; the unique indexes on google_sub and email turn that into a conflict, and the
  * next round finds what the winner wrote. So concurrent first sign-ins make one account.
  */
-async function accountFor(db: Db, log: Logger, identity: GoogleIdentity): Promise<{ account: AccountRow; created: boolean }> {
+async function accountFor(
+  db: Db,
+  log: Logger,
+  identity: GoogleIdentity,
+): Promise<{ account: AccountRow; created: boolean }> {
   for (let round = 0; round < 5; round++) {
     const linked = await findAccountByGoogleSub(db, identity.sub);
     if (linked) return { account: linked, created: false };
@@ -70,7 +91,11 @@ async function accountFor(db: Db, log: Logger, identity: GoogleIdentity): Promis
       }
       const result = await linkGoogleByEmail(db, sameEmail.id, identity.email, identity.sub);
       if (result && 'account' in result) {
-        if (result.takeover) log.info({ accountId: result.account.id }, 'Google link removed an unverified password and revoked its sessions');
+        if (result.takeover)
+          log.info(
+            { accountId: result.account.id },
+            'Google link removed an unverified password and revoked its sessions',
+          );
         return { account: result.account, created: false };
       }
       continue;
@@ -88,7 +113,13 @@ async function createGoogleAccount(db: Db, identity: GoogleIdentity): Promise<Ac
   const base = usernameBase(identity.email);
   for (let attempt = 0; attempt < 10; attempt++) {
     const username = attempt === 0 ? base : withSuffix(base, attempt < 5 ? 4 : 8);
-    const result = await insertAccount(db, { username, email: identity.email, password_hash: null, email_verified: true, google_sub: identity.sub });
+    const result = await insertAccount(db, {
+      username,
+      email: identity.email,
+      password_hash: null,
+      email_verified: true,
+      google_sub: identity.sub,
+    });
     if ('account' in result) return result.account;
     if (result.conflict !== 'username') return undefined;
   }

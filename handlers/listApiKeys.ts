@@ -9,7 +9,13 @@ export const listApiKeys: Operation<ListApiKeysData, ListApiKeysResponses> = asy
   return {
     status: 200,
     body: {
-      items: keys.map((k) => ({ id: k.id, name: k.name, prefix: k.prefix, created_at: k.created_at.toISOString(), last_used_at: k.last_used_at?.toISOString() ?? null })),
+      items: keys.map((k) => ({
+        id: k.id,
+        name: k.name,
+        prefix: k.prefix,
+        created_at: k.created_at.toISOString(),
+        last_used_at: k.last_used_at?.toISOString() ?? null,
+      })),
     },
   };
 };

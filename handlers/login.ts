@@ -42,6 +42,10 @@ export const login: Operation<LoginData, LoginResponses> = async (c, ctx, { conf
   return {
     status: 200,
     headers: { 'Cache-Control': 'no-store' },
-    body: { access_token: jwt.sign(account.id, account.token_version), token_type: 'bearer', expires_in: jwt.ttlSeconds },
+    body: {
+      access_token: jwt.sign(account.id, account.token_version),
+      token_type: 'bearer',
+      expires_in: jwt.ttlSeconds,
+    },
   };
 };

@@ -9,9 +9,15 @@ import type { Operation } from './types.ts';
 const taken = (field: 'username' | 'email' | 'google_sub') =>
   field === 'username'
     ? new Problem(409, 'username_taken', 'That username is taken')
-    : new Problem(409, 'email_taken', 'An account with that email already exists', { detail: 'Sign in, or recover the password.' });
+    : new Problem(409, 'email_taken', 'An account with that email already exists', {
+        detail: 'Sign in, or recover the password.',
+      });
 
-export const register: Operation<RegisterData, RegisterResponses> = async (c, ctx, { config, db, hasher, wakeMailer, ...deps }) => {
+export const register: Operation<RegisterData, RegisterResponses> = async (
+  c,
+  ctx,
+  { config, db, hasher, wakeMailer, ...deps },
+) => {
   const { username, password } = c.request.requestBody;
   const email = c.request.requestBody.email.toLowerCase();
   await consume(db, [{ key: limitKey('register-ip', ctx.ip), rule: config.limits.registerIp }]);
@@ -35,6 +41,12 @@ export const register: Operation<RegisterData, RegisterResponses> = async (c, ct
   const { account } = result;
   return {
     status: 201,
-    body: { id: account.id, username: account.username, email: account.email, email_verified: account.email_verified, created_at: account.created_at.toISOString() },
+    body: {
+      id: account.id,
+      username: account.username,
+      email: account.email,
+      email_verified: account.email_verified,
+      created_at: account.created_at.toISOString(),
+    },
   };
 };

@@ -3,7 +3,14 @@ import { acceptEmailJob } from './emailJob.ts';
 import type { Operation } from './types.ts';
 
 // The worker sends a new code only to an unverified account with this email (lib/verification.ts).
-export const resendVerification: Operation<ResendVerificationData, ResendVerificationResponses> = async (c, ctx, deps) => {
+export const resendVerification: Operation<ResendVerificationData, ResendVerificationResponses> = async (
+  c,
+  ctx,
+  deps,
+) => {
   await acceptEmailJob(ctx, deps, 'verification_request', c.request.requestBody.email);
-  return { status: 202, body: { message: 'If an unverified account has this email, a new verification code is on its way.' } };
+  return {
+    status: 202,
+    body: { message: 'If an unverified account has this email, a new verification code is on its way.' },
+  };
 };

@@ -8,9 +8,15 @@ import type { Operation } from './types.ts';
 
 // Unknown, expired and used tokens all get this one answer.
 const invalidToken = () =>
-  new Problem(400, 'invalid_token', 'Invalid or expired recovery token', { detail: 'Ask for a new recovery email; a link works once, for 30 minutes.' });
+  new Problem(400, 'invalid_token', 'Invalid or expired recovery token', {
+    detail: 'Ask for a new recovery email; a link works once, for 30 minutes.',
+  });
 
-export const resetPassword: Operation<ResetPasswordData, ResetPasswordResponses> = async (c, ctx, { config, db, hasher, codeKey }) => {
+export const resetPassword: Operation<ResetPasswordData, ResetPasswordResponses> = async (
+  c,
+  ctx,
+  { config, db, hasher, codeKey },
+) => {
   const { token, new_password: newPassword } = c.request.requestBody;
   await consume(db, [{ key: limitKey('reset-ip', ctx.ip), rule: config.limits.resetIp }]);
   const tokenHash = hashRecoveryToken(codeKey, token);
@@ -19,7 +25,11 @@ export const resetPassword: Operation<ResetPasswordData, ResetPasswordResponses>
   // refused new_password must leave the token usable for a second try.
   const holder = await findLiveRecoveryToken(db, tokenHash);
   if (!holder) throw invalidToken();
-  const normalized = checkPasswordPolicy(newPassword, { minLength: config.passwordMinLength, username: holder.username, email: holder.email });
+  const normalized = checkPasswordPolicy(newPassword, {
+    minLength: config.passwordMinLength,
+    username: holder.username,
+    email: holder.email,
+  });
   // scrypt runs before the transaction, so no row lock or (on PGlite) the one connection is held
   // for its duration; the redemption below decides any race for the token.
   const passwordHash = await hasher.hash(normalized);

@@ -10,7 +10,9 @@ import type { Operation } from './types.ts';
 export const revokeApiKey: Operation<RevokeApiKeyData, RevokeApiKeyResponses> = async (c, _ctx, { db }) => {
   const owner = requireJwtOwner(c);
   if (!(await revokeActiveApiKey(db, owner.account.id, c.request.params.key_id))) {
-    throw new Problem(404, 'api_key_not_found', 'API key not found', { detail: 'This account has no active API key with that id.' });
+    throw new Problem(404, 'api_key_not_found', 'API key not found', {
+      detail: 'This account has no active API key with that id.',
+    });
   }
   return { status: 204, body: undefined };
 };

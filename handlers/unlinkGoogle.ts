@@ -13,8 +13,12 @@ export const unlinkGoogle: Operation<UnlinkGoogleData, UnlinkGoogleResponses> = 
     const updated = await unlinkGoogleSub(db, account.id);
     if (updated) return { status: 200, body: accountView(toOwnerRow(updated)) };
     const current = await findAccountById(db, account.id);
-    if (!current) throw new Problem(401, 'unauthorized', 'Authentication required', { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
-    if (current.google_sub === null) throw new Problem(409, 'google_not_linked', 'Google is not linked to this account');
+    if (!current)
+      throw new Problem(401, 'unauthorized', 'Authentication required', {
+        headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
+      });
+    if (current.google_sub === null)
+      throw new Problem(409, 'google_not_linked', 'Google is not linked to this account');
     if (current.password_hash === null) {
       throw new Problem(409, 'password_required', 'Set a password before unlinking Google', {
         detail: 'Without a password the account could not sign in any more. Use password recovery to set one.',

@@ -8,9 +8,14 @@ import { hashCode } from '../lib/verification.ts';
 import type { Operation } from './types.ts';
 
 // Wrong, expired, used and unknown-email all get this one answer.
-const invalidCode = () => new Problem(400, 'invalid_code', 'Invalid or expired code', { detail: 'Check the code, or ask for a new one.' });
+const invalidCode = () =>
+  new Problem(400, 'invalid_code', 'Invalid or expired code', { detail: 'Check the code, or ask for a new one.' });
 
-export const verifyEmail: Operation<VerifyEmailData, VerifyEmailResponses> = async (c, ctx, { config, db, codeKey }) => {
+export const verifyEmail: Operation<VerifyEmailData, VerifyEmailResponses> = async (
+  c,
+  ctx,
+  { config, db, codeKey },
+) => {
   const email = c.request.requestBody.email.toLowerCase();
   const { code } = c.request.requestBody;
   // Beyond each code's 5 tries, at most 20 wrong codes per email per day, so asking for new

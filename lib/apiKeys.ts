@@ -80,7 +80,10 @@ export function isWellFormedApiKey(raw: string): boolean {
  * account. The lookup is by SHA-256 of the presented key, so its timing depends on a digest the
  * caller cannot steer, never on how much of a stored secret they guessed.
  */
-export async function authenticateApiKey(deps: Deps, raw: string): Promise<{ account: OwnerRow; keyId: string } | null> {
+export async function authenticateApiKey(
+  deps: Deps,
+  raw: string,
+): Promise<{ account: OwnerRow; keyId: string } | null> {
   if (!isWellFormedApiKey(raw)) return null;
   const found = await findAccountByApiKeyHash(deps.db, hashApiKey(raw));
   if (!found) return null;

@@ -72,20 +72,26 @@ export function unauthorized(ctx: Koa.Context): never {
   if (ctx.state.authFailure) throw ctx.state.authFailure;
   const refused = ctx.state.credentialRefused === true;
   throw new Problem(401, 'unauthorized', 'Authentication required', {
-    detail: refused ? 'The token or API key is malformed, expired, revoked or wrongly signed.' : 'Send a JWT or an API key.',
+    detail: refused
+      ? 'The token or API key is malformed, expired, revoked or wrongly signed.'
+      : 'Send a JWT or an API key.',
     headers: { 'WWW-Authenticate': refused ? 'Bearer error="invalid_token"' : 'Bearer' },
   });
 }
 
 export function requireOwner(c: Context): Principal {
   const principal = (c.security.bearerAuth || c.security.apiKeyHeader) as Principal | undefined;
-  if (!principal) throw new Problem(401, 'unauthorized', 'Authentication required', { headers: { 'WWW-Authenticate': 'Bearer' } });
+  if (!principal)
+    throw new Problem(401, 'unauthorized', 'Authentication required', { headers: { 'WWW-Authenticate': 'Bearer' } });
   return principal;
 }
 
 /** "Session first, key second": only a JWT session may mint, list or revoke keys. */
 export function requireJwtOwner(c: Context): Principal {
   const principal = requireOwner(c);
-  if (principal.kind !== 'jwt') throw new Problem(403, 'jwt_required', 'A JWT session is required', { detail: 'API keys cannot manage API keys; sign in and use the session token.' });
+  if (principal.kind !== 'jwt')
+    throw new Problem(403, 'jwt_required', 'A JWT session is required', {
+      detail: 'API keys cannot manage API keys; sign in and use the session token.',
+    });
   return principal;
 }

@@ -28,13 +28,19 @@ export interface Deps {
 export async function createDeps(config: Readonly<Config>, db: Db, log: Logger): Promise<Deps> {
   // Without JWT_SECRET (allowed outside production) one is generated once and kept in the
   // database, so every instance on that database and every restart share it.
-  const secret = config.jwtSecret ?? (await getOrCreateSetting(db, 'jwt_secret', () => randomBytes(48).toString('base64url')));
+  const secret =
+    config.jwtSecret ?? (await getOrCreateSetting(db, 'jwt_secret', () => randomBytes(48).toString('base64url')));
   return {
     config,
     db,
     log,
     hasher: new PasswordHasher(config.scrypt, config.kdfConcurrency, config.kdfMaxQueue),
-    jwt: new JwtService({ secret, ttlSeconds: config.jwtTtlSeconds, issuer: config.jwtIssuer, audience: config.jwtAudience }),
+    jwt: new JwtService({
+      secret,
+      ttlSeconds: config.jwtTtlSeconds,
+      issuer: config.jwtIssuer,
+      audience: config.jwtAudience,
+    }),
     codeKey: Buffer.from(hkdfSync('sha256', secret, 'rst-auth', 'one-time codes and tokens', 32)),
     google: createGoogleVerifier(config),
     keyUses: new KeyUseRecorder(db, log),

@@ -111,7 +111,8 @@ export function createGoogleVerifier(config: Readonly<Config>): GoogleVerifier |
       if (!verified) return { refused: 'email_unverified' };
       if (nonce !== undefined) {
         // Digests first: timingSafeEqual needs equal lengths, and the comparison then leaks nothing.
-        if (typeof payload.nonce !== 'string' || !timingSafeEqual(digest(payload.nonce), digest(nonce))) return { refused: 'nonce' };
+        if (typeof payload.nonce !== 'string' || !timingSafeEqual(digest(payload.nonce), digest(nonce)))
+          return { refused: 'nonce' };
       }
       return { identity: { sub, email: email.toLowerCase() } };
     },

@@ -68,7 +68,8 @@ export class JwtService {
     }
     if (typeof payload !== 'object' || payload === null) return null;
     // jsonwebtoken accepts a token without exp; a session that never expires is refused here.
-    if (typeof payload.exp !== 'number' || typeof payload.sub !== 'string' || !Number.isInteger(payload.ver)) return null;
+    if (typeof payload.exp !== 'number' || typeof payload.sub !== 'string' || !Number.isInteger(payload.ver))
+      return null;
     const claims: SessionClaims = { sub: payload.sub, ver: payload.ver as number };
     if (this.verified.size >= VERIFIED_MAX) this.verified.delete(this.verified.keys().next().value!);
     this.verified.set(token, { claims, exp: payload.exp });

@@ -8,7 +8,15 @@
 // so no second instance takes it while it may still be in flight; only a crash between the SMTP
 // server's "250 OK" and the UPDATE that records it can send a message twice.
 import nodemailer from 'nodemailer';
-import { claimDueRow, isJob, markMailFailed, markMailSent, takeJob, type MailRow, type OutboxRow } from '../db/outbox.ts';
+import {
+  claimDueRow,
+  isJob,
+  markMailFailed,
+  markMailSent,
+  takeJob,
+  type MailRow,
+  type OutboxRow,
+} from '../db/outbox.ts';
 import type { Deps } from './deps.ts';
 import { renderMail, type MailMessage } from './mail.ts';
 import { runRecoveryRequest } from './recovery.ts';
@@ -62,7 +70,9 @@ function createTransport(deps: Deps): Transport {
     };
   }
   return async (m) => {
-    process.stdout.write(`\n----- rst auth mail (console delivery; set SMTP_URL to send) -----\nTo: ${m.to}\nSubject: ${m.subject}\n\n${m.text}\n----- end of mail -----\n`);
+    process.stdout.write(
+      `\n----- rst auth mail (console delivery; set SMTP_URL to send) -----\nTo: ${m.to}\nSubject: ${m.subject}\n\n${m.text}\n----- end of mail -----\n`,
+    );
   };
 }
 
@@ -103,7 +113,10 @@ export function startMailer(deps: Deps, onDeliveryFailure: () => void = () => {}
         await runJob(row);
       } catch (err) {
         const retryIn = backoffSeconds(row.attempts);
-        log.warn({ mailId: row.id, kind: row.kind, attempts: row.attempts, retryIn, err }, 'outbox job failed; will retry');
+        log.warn(
+          { mailId: row.id, kind: row.kind, attempts: row.attempts, retryIn, err },
+          'outbox job failed; will retry',
+        );
         await markMailFailed(db, row.id, (err as Error).message ?? String(err), retryIn).catch(() => {});
       }
       return true;
@@ -114,7 +127,10 @@ export function startMailer(deps: Deps, onDeliveryFailure: () => void = () => {}
       const retryIn = backoffSeconds(row.attempts);
       // The error text is nodemailer's (SMTP reply or socket error), never the message body.
       const error = (err as Error).message ?? String(err);
-      log.warn({ mailId: row.id, kind: row.kind, attempts: row.attempts, retryIn, error }, 'mail delivery failed; will retry');
+      log.warn(
+        { mailId: row.id, kind: row.kind, attempts: row.attempts, retryIn, error },
+        'mail delivery failed; will retry',
+      );
       onDeliveryFailure();
       await markMailFailed(db, row.id, error, retryIn).catch(() => {});
       return false;

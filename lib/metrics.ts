@@ -91,7 +91,11 @@ export function createMetrics(deps: { config: Readonly<Config>; db: Db; log: Log
             db.raw('count(last_error) as retrying'),
             db.raw('coalesce(extract(epoch from now() - min(created_at)), 0) as oldest'),
           );
-        return { pending: Number(row?.pending ?? 0), retrying: Number(row?.retrying ?? 0), oldest: Number(row?.oldest ?? 0) };
+        return {
+          pending: Number(row?.pending ?? 0),
+          retrying: Number(row?.retrying ?? 0),
+          oldest: Number(row?.oldest ?? 0),
+        };
       } finally {
         setTimeout(() => (sample = undefined), 1000).unref();
       }
@@ -112,7 +116,11 @@ export function createMetrics(deps: { config: Readonly<Config>; db: Db; log: Log
       },
     });
   outboxGauge('rst_outbox_pending', 'Emails queued and not yet delivered', (s) => s.pending);
-  outboxGauge('rst_outbox_retrying', 'Queued emails whose last delivery attempt failed (SMTP down or refusing)', (s) => s.retrying);
+  outboxGauge(
+    'rst_outbox_retrying',
+    'Queued emails whose last delivery attempt failed (SMTP down or refusing)',
+    (s) => s.retrying,
+  );
   outboxGauge('rst_outbox_oldest_pending_seconds', 'Age of the oldest undelivered email', (s) => s.oldest);
 
   if (cluster.isWorker) {
@@ -123,7 +131,10 @@ export function createMetrics(deps: { config: Readonly<Config>; db: Db; log: Log
 
   // prom-client hashes a label object on every inc() and observe(); the series of each
   // operation and status are looked up once instead. Both are closed sets, so this stays small.
-  const seriesByKey = new Map<string, { count: ReturnType<typeof requests.labels>; time: ReturnType<typeof duration.labels> }>();
+  const seriesByKey = new Map<
+    string,
+    { count: ReturnType<typeof requests.labels>; time: ReturnType<typeof duration.labels> }
+  >();
 
   const wanted = config.metricsToken ? digest(config.metricsToken) : undefined;
   const authorized = (ctx: Koa.Context): boolean => {

@@ -27,7 +27,10 @@ const COMMON = new Set(dictionary['passwords-common'] as string[]);
 export const normalizePassword = (password: string): string => password.normalize('NFKC');
 
 /** Throws 400 weak_password with a detail a person can act on. */
-export function checkPasswordPolicy(password: string, ctx: { minLength: number; username?: string; email?: string }): string {
+export function checkPasswordPolicy(
+  password: string,
+  ctx: { minLength: number; username?: string; email?: string },
+): string {
   const pw = normalizePassword(password);
   const weak = (detail: string) => new Problem(400, 'weak_password', 'Password refused', { detail });
   const length = [...pw].length;
@@ -89,7 +92,8 @@ export class PasswordHasher {
     }
     if (params.logN > MAX_STORED_LOG_N) return { ok: false, needsRehash: false };
     const ok = await this.slot(() => Scrypt.verify(key, pw));
-    const needsRehash = ok && (params.logN !== this.params.logN || params.r !== this.params.r || params.p !== this.params.p);
+    const needsRehash =
+      ok && (params.logN !== this.params.logN || params.r !== this.params.r || params.p !== this.params.p);
     return { ok, needsRehash };
   }
 

@@ -23,7 +23,12 @@ export class Problem extends Error {
   }
 
   body(): ProblemBody {
-    const body: ProblemBody = { type: `urn:rst-auth:problem:${this.code}`, title: this.message, status: this.status, code: this.code };
+    const body: ProblemBody = {
+      type: `urn:rst-auth:problem:${this.code}`,
+      title: this.message,
+      status: this.status,
+      code: this.code,
+    };
     if (this.extra.detail) body.detail = this.extra.detail;
     if (this.extra.errors) body.errors = this.extra.errors;
     return body;
@@ -35,7 +40,10 @@ export class Problem extends Error {
  * (draft-ietf-httpapi-ratelimit-headers): the quota that ran out, nothing remaining, and seconds
  * until its window resets. `rule` is the limit that was exceeded, when the caller knows it.
  */
-export const tooManyRequests = (retryAfterSeconds: number, rule?: { limit: number; windowSeconds: number }): Problem => {
+export const tooManyRequests = (
+  retryAfterSeconds: number,
+  rule?: { limit: number; windowSeconds: number },
+): Problem => {
   const headers: Record<string, string> = {
     'Retry-After': String(retryAfterSeconds),
     'RateLimit-Remaining': '0',
@@ -45,7 +53,10 @@ export const tooManyRequests = (retryAfterSeconds: number, rule?: { limit: numbe
     headers['RateLimit-Limit'] = String(rule.limit);
     headers['RateLimit-Policy'] = `${rule.limit};w=${rule.windowSeconds}`;
   }
-  return new Problem(429, 'too_many_requests', 'Too many requests', { detail: `Try again in ${retryAfterSeconds} seconds.`, headers });
+  return new Problem(429, 'too_many_requests', 'Too many requests', {
+    detail: `Try again in ${retryAfterSeconds} seconds.`,
+    headers,
+  });
 };
 
 export const serviceUnavailable = (): Problem =>

@@ -16,10 +16,19 @@ export const hashRecoveryToken = (key: Buffer, token: string): string =>
   createHmac('sha256', key).update(`recovery:${token}`).digest('base64url');
 
 /** Mints a token and queues its email, inside the caller's transaction. */
-export async function issueRecoveryToken(trx: Db, deps: Deps, account: Pick<AccountRow, 'id' | 'email' | 'username'>): Promise<void> {
+export async function issueRecoveryToken(
+  trx: Db,
+  deps: Deps,
+  account: Pick<AccountRow, 'id' | 'email' | 'username'>,
+): Promise<void> {
   const token = randomBytes(TOKEN_BYTES).toString('base64url');
   await insertRecoveryToken(trx, account.id, hashRecoveryToken(deps.codeKey, token), RECOVERY_TTL_SECONDS);
-  await enqueueMail(trx, { kind: 'reset_password', recipient: account.email, payload: { username: account.username }, secret: token });
+  await enqueueMail(trx, {
+    kind: 'reset_password',
+    recipient: account.email,
+    payload: { username: account.username },
+    secret: token,
+  });
 }
 
 /**

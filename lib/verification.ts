@@ -12,7 +12,11 @@ export const hashCode = (key: Buffer, accountId: string, code: string): string =
   createHmac('sha256', key).update(`verify:${accountId}:${code}`).digest('base64url');
 
 /** Replaces any earlier code of the account and queues the email, inside the caller's transaction. */
-export async function issueVerificationCode(trx: Db, deps: Deps, account: Pick<AccountRow, 'id' | 'email' | 'username'>): Promise<void> {
+export async function issueVerificationCode(
+  trx: Db,
+  deps: Deps,
+  account: Pick<AccountRow, 'id' | 'email' | 'username'>,
+): Promise<void> {
   // randomInt draws from the CSPRNG without modulo bias.
   const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
   await trx.raw(
@@ -22,7 +26,12 @@ export async function issueVerificationCode(trx: Db, deps: Deps, account: Pick<A
        expires_at = excluded.expires_at, created_at = excluded.created_at`,
     [account.id, hashCode(deps.codeKey, account.id, code), CODE_TTL_SECONDS],
   );
-  await enqueueMail(trx, { kind: 'verify_email', recipient: account.email, payload: { username: account.username }, secret: code });
+  await enqueueMail(trx, {
+    kind: 'verify_email',
+    recipient: account.email,
+    payload: { username: account.username },
+    secret: code,
+  });
 }
 
 /**

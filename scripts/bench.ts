@@ -80,7 +80,8 @@ interface AutocannonInstance {
 }
 type Autocannon = (opts: Record<string, unknown>, done: (err: Error | null) => void) => AutocannonInstance;
 
-const percentile = (sorted: Float64Array, q: number): number => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]! : NaN);
+const percentile = (sorted: Float64Array, q: number): number =>
+  sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]! : NaN;
 
 async function loadRole(): Promise<void> {
   // autocannon ships no types; this is the slice of its API used here.
@@ -188,7 +189,9 @@ async function kdfRole(): Promise<void> {
     return done.length < 2 ? 0 : ((done.length - 1) * 1000) / (done.at(-1)! - done[0]!);
   };
   const rates = await Promise.all(Array.from({ length: spec.concurrency }, loop));
-  process.send!({ type: 'result', result: { rate: rates.reduce((a, b) => a + b, 0), perThread: rates } }, () => process.exit(0));
+  process.send!({ type: 'result', result: { rate: rates.reduce((a, b) => a + b, 0), perThread: rates } }, () =>
+    process.exit(0),
+  );
 }
 
 // ------------------------------------------------------------------ orchestration helpers
@@ -293,7 +296,12 @@ async function startProcess(name: string, args: string[], env: NodeJS.ProcessEnv
 /** The process and its direct children (cluster workers), from /proc. */
 function processTree(pid: number): number[] {
   try {
-    const children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    const children = fs
+      .readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
     return [pid, ...children];
   } catch {
     return [pid];
@@ -443,7 +451,9 @@ function parseOptions(): Options {
     kdfDuration: values['kdf-duration'] ? num('kdf-duration', values['kdf-duration'], 1) : 2 * duration,
     warmup: num('warmup', values.warmup, 0),
     connections: Math.round(num('connections', values.connections, 1)),
-    loginConnections: values['login-connections'] ? Math.round(num('login-connections', values['login-connections'], 1)) : 0,
+    loginConnections: values['login-connections']
+      ? Math.round(num('login-connections', values['login-connections'], 1))
+      : 0,
     sample: Math.round(num('sample', values.sample, 1)),
     largeAccounts: Math.round(num('large-accounts', values['large-accounts'], 1000)),
     nodeFlags: values['node-flags'] === undefined ? undefined : values['node-flags'].split(/\s+/).filter(Boolean),
@@ -547,7 +557,10 @@ async function main(): Promise<void> {
       `; node ${[...flags, start.entry].join(' ')}`,
   );
 
-  const pgVersion = await admin(opts.databaseUrl, async (c) => (await c.query('show server_version')).rows[0].server_version as string);
+  const pgVersion = await admin(
+    opts.databaseUrl,
+    async (c) => (await c.query('show server_version')).rows[0].server_version as string,
+  );
   const scales: { label: '1k' | '1m'; accounts: number }[] = [{ label: '1k', accounts: 1000 }];
   if (opts.scale === '1m') scales.push({ label: '1m', accounts: opts.largeAccounts });
   const large = opts.largeAccounts.toLocaleString('en');
@@ -561,7 +574,12 @@ async function main(): Promise<void> {
     }
   });
 
-  const jwt = new JwtService({ secret: jwtSecret, ttlSeconds: config.jwtTtlSeconds, issuer: config.jwtIssuer, audience: config.jwtAudience });
+  const jwt = new JwtService({
+    secret: jwtSecret,
+    ttlSeconds: config.jwtTtlSeconds,
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+  });
   const seeds: Record<string, SeedResult> = {};
   const creds: Record<string, Credentials> = {};
   const dbUrls: Record<string, string> = {};
@@ -580,9 +598,12 @@ async function main(): Promise<void> {
     });
     // Every sampled key must pass the service's own format check (shape + CRC32), or the load
     // would measure 401s.
-    if (!seeded.sample.every((a) => isWellFormedApiKey(a.apiKey))) throw new Error('seeding produced a malformed API key');
+    if (!seeded.sample.every((a) => isWellFormedApiKey(a.apiKey)))
+      throw new Error('seeding produced a malformed API key');
     seeds[scale.label] = seeded;
-    console.log(`  seeded in ${seeded.seconds.total.toFixed(1)} s (accounts ${seeded.seconds.accounts.toFixed(1)} s, keys ${seeded.seconds.keys.toFixed(1)} s)`);
+    console.log(
+      `  seeded in ${seeded.seconds.total.toFixed(1)} s (accounts ${seeded.seconds.accounts.toFixed(1)} s, keys ${seeded.seconds.keys.toFixed(1)} s)`,
+    );
     creds[scale.label] = credentialsFor(seeded, jwt);
   }
 
@@ -596,7 +617,12 @@ async function main(): Promise<void> {
   const services: Record<string, Proc> = {};
   const baselines: Record<string, Proc> = {};
   for (const scale of scales) {
-    services[scale.label] = await startProcess(`service ${scale.label}`, [...flags, start.entry], serviceEnv(dbUrls[scale.label]!, jwtSecret), announceService);
+    services[scale.label] = await startProcess(
+      `service ${scale.label}`,
+      [...flags, start.entry],
+      serviceEnv(dbUrls[scale.label]!, jwtSecret),
+      announceService,
+    );
     baselines[scale.label] = await startProcess(
       `baseline ${scale.label}`,
       ['scripts/baseline.ts', '--database-url', dbUrls[scale.label]!, '--pool', String(poolMax)],
@@ -611,12 +637,18 @@ async function main(): Promise<void> {
   let cluster: Proc | undefined;
   let clusterNote = '';
   try {
-    if (loadConfig(serviceEnv(dbUrls['1k']!, jwtSecret, { WEB_CONCURRENCY: '2' })).webConcurrency !== 2) clusterNote = 'config.ts does not read WEB_CONCURRENCY';
+    if (loadConfig(serviceEnv(dbUrls['1k']!, jwtSecret, { WEB_CONCURRENCY: '2' })).webConcurrency !== 2)
+      clusterNote = 'config.ts does not read WEB_CONCURRENCY';
   } catch (err) {
     clusterNote = `config.ts refuses WEB_CONCURRENCY=2: ${err instanceof Error ? err.message : err}`;
   }
   if (!clusterNote) {
-    cluster = await startProcess('service 1k WEB_CONCURRENCY=2', [...flags, start.entry], serviceEnv(dbUrls['1k']!, jwtSecret, { WEB_CONCURRENCY: '2' }), announceService);
+    cluster = await startProcess(
+      'service 1k WEB_CONCURRENCY=2',
+      [...flags, start.entry],
+      serviceEnv(dbUrls['1k']!, jwtSecret, { WEB_CONCURRENCY: '2' }),
+      announceService,
+    );
     const workers = processTree(cluster.proc.pid!).length - 1;
     if (workers !== 2) {
       clusterNote = `server.ts started ${workers} worker processes for WEB_CONCURRENCY=2`;
@@ -630,7 +662,10 @@ async function main(): Promise<void> {
 
   const svc = services['1k']!;
   const base = baselines['1k']!;
-  const rss = new RssWatch(() => [...Object.values(services).map((s) => s.proc.pid!), ...(cluster ? [cluster.proc.pid!] : [])]);
+  const rss = new RssWatch(() => [
+    ...Object.values(services).map((s) => s.proc.pid!),
+    ...(cluster ? [cluster.proc.pid!] : []),
+  ]);
 
   const figures: Record<string, LoadResult[]> = {};
   const kdf: number[] = [];
@@ -638,7 +673,9 @@ async function main(): Promise<void> {
     (figures[phase] ??= []).push(r);
     const rate = r.rps >= 100 ? Math.round(r.rps).toLocaleString('en') : r.rps.toFixed(2);
     const cpu = r.cpuUs === undefined ? '' : `  CPU ${r.cpuUs} µs/req`;
-    console.log(`  ${phase.padEnd(26)} ${rate.padStart(7)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  errors ${r.errors}${cpu}`);
+    console.log(
+      `  ${phase.padEnd(26)} ${rate.padStart(7)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  errors ${r.errors}${cpu}`,
+    );
   };
   const reads = (url: string, pathName: string, variants: LoadSpec['variants']): LoadSpec => ({
     url,
@@ -670,8 +707,15 @@ async function main(): Promise<void> {
 
   const k = creds['1k']!;
   const kdfPhase = async (label: string) => {
-    const bound = await measureKdf({ params: config.scrypt, concurrency: config.kdfConcurrency, warmup: opts.warmup, duration: opts.kdfDuration });
-    console.log(`  ${label.padEnd(26)} ${bound.rate.toFixed(2).padStart(7)} hashes/s (${bound.perThread.map((r) => r.toFixed(2)).join(' + ')})`);
+    const bound = await measureKdf({
+      params: config.scrypt,
+      concurrency: config.kdfConcurrency,
+      warmup: opts.warmup,
+      duration: opts.kdfDuration,
+    });
+    console.log(
+      `  ${label.padEnd(26)} ${bound.rate.toFixed(2).padStart(7)} hashes/s (${bound.perThread.map((r) => r.toFixed(2)).join(' + ')})`,
+    );
     return bound.rate;
   };
   // JIT, pools and caches of every process warm up once, unmeasured, before round 1.
@@ -705,7 +749,10 @@ async function main(): Promise<void> {
     record('login (storm, baseline)', baseStorm.storm);
     if (services['1m']) {
       const m = creds['1m']!;
-      record('baseline 1m', await runLoad(reads(baselines['1m']!.url, '/account', m.baseline), baselines['1m']!.proc.pid));
+      record(
+        'baseline 1m',
+        await runLoad(reads(baselines['1m']!.url, '/account', m.baseline), baselines['1m']!.proc.pid),
+      );
       record('key 1m', await runLoad(reads(services['1m'].url, '/v1/me/account', m.key), services['1m'].proc.pid));
       record('jwt 1m', await runLoad(reads(services['1m'].url, '/v1/me/account', m.jwt), services['1m'].proc.pid));
     }
@@ -714,7 +761,8 @@ async function main(): Promise<void> {
   const loadAfter = os.loadavg();
 
   // ---------------------------------------------------------------- the table
-  const med = (phase: string, f: 'rps' | 'p50' | 'p99' | 'cpuUs') => median((figures[phase] ?? []).map((r) => r[f] ?? NaN));
+  const med = (phase: string, f: 'rps' | 'p50' | 'p99' | 'cpuUs') =>
+    median((figures[phase] ?? []).map((r) => r[f] ?? NaN));
   const errs = (phase: string) => (figures[phase] ?? []).reduce((a, r) => a + r.errors, 0);
   // Ratios pair the phases of one round (run minutes apart at most), then take the median over
   // the rounds: slow drifts of the machine's load cancel out within a pair.
@@ -741,7 +789,14 @@ async function main(): Promise<void> {
     ['owner read by JWT, 1 worker', 'jwt'],
   ] as const) {
     const ratio = paired(phase, 'rps', 'baseline');
-    rows.push(phaseRow(figure, phase, { ratio, ratioTo: 'baseline req/s', target: '≥ 0.70×', met: ratio >= 0.7 && errs(phase) === 0 }));
+    rows.push(
+      phaseRow(figure, phase, {
+        ratio,
+        ratioTo: 'baseline req/s',
+        target: '≥ 0.70×',
+        met: ratio >= 0.7 && errs(phase) === 0,
+      }),
+    );
   }
   if (cluster) {
     for (const [figure, phase, one] of [
@@ -749,44 +804,112 @@ async function main(): Promise<void> {
       ['owner read by JWT, WEB_CONCURRENCY=2', 'jwt WEB_CONCURRENCY=2', 'jwt'],
     ] as const) {
       const ratio = paired(phase, 'rps', one);
-      rows.push(phaseRow(figure, phase, { ratio, ratioTo: '1 worker', target: '> 1×', met: ratio > 1 && errs(phase) === 0 }));
+      rows.push(
+        phaseRow(figure, phase, { ratio, ratioTo: '1 worker', target: '> 1×', met: ratio > 1 && errs(phase) === 0 }),
+      );
     }
   } else {
-    rows.push({ figure: 'owner reads, WEB_CONCURRENCY=2', value: `not available (${clusterNote})`, target: '> 1 worker' });
+    rows.push({
+      figure: 'owner reads, WEB_CONCURRENCY=2',
+      value: `not available (${clusterNote})`,
+      target: '> 1 worker',
+    });
   }
   const kdfBound = median(kdf);
-  rows.push({ figure: `KDF bound: scrypt-kdf logN ${config.scrypt.logN} r ${config.scrypt.r} p ${config.scrypt.p}, ${config.kdfConcurrency} at once (hashes/s)`, rps: kdfBound });
+  rows.push({
+    figure: `KDF bound: scrypt-kdf logN ${config.scrypt.logN} r ${config.scrypt.r} p ${config.scrypt.p}, ${config.kdfConcurrency} at once (hashes/s)`,
+    rps: kdfBound,
+  });
   const loginRatio = paired('login', 'rps', kdf);
-  rows.push(phaseRow('logins', 'login', { ratio: loginRatio, ratioTo: 'KDF bound', target: '≥ 0.90×', met: loginRatio >= 0.9 && errs('login') === 0 }));
+  rows.push(
+    phaseRow('logins', 'login', {
+      ratio: loginRatio,
+      ratioTo: 'KDF bound',
+      target: '≥ 0.90×',
+      met: loginRatio >= 0.9 && errs('login') === 0,
+    }),
+  );
   const vsQuiet = paired('key during storm', 'p99', 'key');
-  rows.push(phaseRow('owner read by API key during a login storm', 'key during storm', { ratio: vsQuiet, ratioTo: 'p99 without storm', target: '≤ 3×', met: vsQuiet <= 3 }));
+  rows.push(
+    phaseRow('owner read by API key during a login storm', 'key during storm', {
+      ratio: vsQuiet,
+      ratioTo: 'p99 without storm',
+      target: '≤ 3×',
+      met: vsQuiet <= 3,
+    }),
+  );
   const vsBase = paired('key during storm', 'p99', 'baseline during storm');
-  rows.push(phaseRow('baseline during the same storm', 'baseline during storm', { ratio: vsBase, ratioTo: 'service p99 ÷ this p99', target: '≤ 2×', met: vsBase <= 2 }));
-  rows.push(phaseRow('logins during that storm', 'login (storm, service)', { ratio: paired('login (storm, service)', 'rps', kdf), ratioTo: 'KDF bound' }));
+  rows.push(
+    phaseRow('baseline during the same storm', 'baseline during storm', {
+      ratio: vsBase,
+      ratioTo: 'service p99 ÷ this p99',
+      target: '≤ 2×',
+      met: vsBase <= 2,
+    }),
+  );
+  rows.push(
+    phaseRow('logins during that storm', 'login (storm, service)', {
+      ratio: paired('login (storm, service)', 'rps', kdf),
+      ratioTo: 'KDF bound',
+    }),
+  );
   if (services['1m']) {
-    rows.push(phaseRow(`baseline at ${large} accounts`, 'baseline 1m', { ratio: paired('baseline 1m', 'rps', 'baseline'), ratioTo: 'baseline at 1k' }));
+    rows.push(
+      phaseRow(`baseline at ${large} accounts`, 'baseline 1m', {
+        ratio: paired('baseline 1m', 'rps', 'baseline'),
+        ratioTo: 'baseline at 1k',
+      }),
+    );
     for (const [figure, phase, one] of [
       [`owner read by API key, ${large} accounts + keys`, 'key 1m', 'key'],
       [`owner read by JWT, ${large} accounts + keys`, 'jwt 1m', 'jwt'],
     ] as const) {
       const ratio = paired(phase, 'rps', one);
-      rows.push(phaseRow(figure, phase, { ratio, ratioTo: 'same at 1k', target: '0.85–1.15×', met: ratio >= 0.85 && ratio <= 1.15 && errs(phase) === 0 }));
+      rows.push(
+        phaseRow(figure, phase, {
+          ratio,
+          ratioTo: 'same at 1k',
+          target: '0.85–1.15×',
+          met: ratio >= 0.85 && ratio <= 1.15 && errs(phase) === 0,
+        }),
+      );
     }
   } else {
-    rows.push({ figure: 'owner reads at 1M accounts', value: 'not run (--scale 1m or BENCH_SCALE=1m)', target: 'within 15% of 1k' });
+    rows.push({
+      figure: 'owner reads at 1M accounts',
+      value: 'not run (--scale 1m or BENCH_SCALE=1m)',
+      target: 'within 15% of 1k',
+    });
   }
   const peakMb = (pid: number | undefined) => (rss.peakKb.get(pid ?? -1) ?? NaN) / 1024;
   for (const [label, s] of Object.entries(services)) {
     const mb = peakMb(s.proc.pid);
-    rows.push({ figure: `peak RSS, service, 1 worker (${label === '1k' ? '1,000' : large} accounts)`, value: `${mb.toFixed(0)} MB`, ratio: mb / 250, ratioTo: '250 MB', target: '< 250 MB', met: mb < 250 });
+    rows.push({
+      figure: `peak RSS, service, 1 worker (${label === '1k' ? '1,000' : large} accounts)`,
+      value: `${mb.toFixed(0)} MB`,
+      ratio: mb / 250,
+      ratioTo: '250 MB',
+      target: '< 250 MB',
+      met: mb < 250,
+    });
   }
   if (cluster) {
-    const workers = [...rss.peakKb.keys()].filter((pid) => pid !== cluster!.proc.pid && !Object.values(services).some((s) => s.proc.pid === pid));
+    const workers = [...rss.peakKb.keys()].filter(
+      (pid) => pid !== cluster!.proc.pid && !Object.values(services).some((s) => s.proc.pid === pid),
+    );
     const mb = Math.max(...workers.map(peakMb));
-    rows.push({ figure: 'peak RSS per worker, WEB_CONCURRENCY=2', value: `${mb.toFixed(0)} MB (primary ${peakMb(cluster.proc.pid).toFixed(0)} MB)`, ratio: mb / 250, ratioTo: '250 MB', target: '< 250 MB', met: mb < 250 });
+    rows.push({
+      figure: 'peak RSS per worker, WEB_CONCURRENCY=2',
+      value: `${mb.toFixed(0)} MB (primary ${peakMb(cluster.proc.pid).toFixed(0)} MB)`,
+      ratio: mb / 250,
+      ratioTo: '250 MB',
+      target: '< 250 MB',
+      met: mb < 250,
+    });
   }
 
-  const num = (x: number | undefined, digits = 1) => (x === undefined || !Number.isFinite(x) ? '' : x >= 100 ? Math.round(x).toLocaleString('en') : x.toFixed(digits));
+  const num = (x: number | undefined, digits = 1) =>
+    x === undefined || !Number.isFinite(x) ? '' : x >= 100 ? Math.round(x).toLocaleString('en') : x.toFixed(digits);
   const head = ['figure', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'CPU µs/req', 'ratio', 'target', 'result'];
   const cells = rows.map((r) => [
     r.figure,
@@ -799,7 +922,11 @@ async function main(): Promise<void> {
     r.target ?? '',
     r.met === undefined ? '' : r.met ? 'met' : 'MISSED',
   ]);
-  const table = [`| ${head.join(' | ')} |`, `| ${head.map((_, i) => (i >= 1 && i <= 5 ? '---:' : '---')).join(' | ')} |`, ...cells.map((c) => `| ${c.join(' | ')} |`)].join('\n');
+  const table = [
+    `| ${head.join(' | ')} |`,
+    `| ${head.map((_, i) => (i >= 1 && i <= 5 ? '---:' : '---')).join(' | ')} |`,
+    ...cells.map((c) => `| ${c.join(' | ')} |`),
+  ].join('\n');
   const machine = {
     cpu: os.cpus()[0]?.model ?? 'unknown',
     cores: os.availableParallelism(),
@@ -807,7 +934,10 @@ async function main(): Promise<void> {
     kernel: `${os.type()} ${os.release()}`,
     node: process.version,
     postgres: pgVersion,
-    loadAverage: { before: loadBefore.map((x) => Number(x.toFixed(2))), after: loadAfter.map((x) => Number(x.toFixed(2))) },
+    loadAverage: {
+      before: loadBefore.map((x) => Number(x.toFixed(2))),
+      after: loadAfter.map((x) => Number(x.toFixed(2))),
+    },
   };
   const summary =
     `${started.toISOString()} — ${machine.cores} cores (${machine.cpu}), ${machine.memoryGb} GB, Node ${machine.node}, PostgreSQL ${machine.postgres}; ` +
@@ -823,8 +953,21 @@ async function main(): Promise<void> {
   const json = {
     date: started.toISOString(),
     machine,
-    options: { ...opts, databaseUrl: safeUrl, loginConnections, kdfConcurrency: config.kdfConcurrency, scrypt: config.scrypt, poolMax, nodeFlags: flags },
-    seeding: Object.fromEntries(Object.entries(seeds).map(([label, s]) => [label, { accounts: s.accounts, sample: s.sample.length, seconds: s.seconds }])),
+    options: {
+      ...opts,
+      databaseUrl: safeUrl,
+      loginConnections,
+      kdfConcurrency: config.kdfConcurrency,
+      scrypt: config.scrypt,
+      poolMax,
+      nodeFlags: flags,
+    },
+    seeding: Object.fromEntries(
+      Object.entries(seeds).map(([label, s]) => [
+        label,
+        { accounts: s.accounts, sample: s.sample.length, seconds: s.seconds },
+      ]),
+    ),
     webConcurrency2: cluster ? 'measured' : `not available: ${clusterNote}`,
     rows,
     rounds: figures,
@@ -862,7 +1005,9 @@ else if (import.meta.main) {
     console.error('bench failed:', err instanceof Error ? err.message : err);
     const code = (err as { code?: string })?.code ?? '';
     if (/^(ECONNREFUSED|ENOTFOUND|28P01|28000|3D000|42501)$/.test(code)) {
-      console.error('PostgreSQL is needed: set BENCH_DATABASE_URL=postgres://user:password@host:5432/postgres (a role allowed to CREATE DATABASE).');
+      console.error(
+        'PostgreSQL is needed: set BENCH_DATABASE_URL=postgres://user:password@host:5432/postgres (a role allowed to CREATE DATABASE).',
+      );
     }
     process.exitCode = 1;
   } finally {

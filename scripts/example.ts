@@ -10,10 +10,24 @@
 import { randomBytes } from 'node:crypto';
 import readline from 'node:readline/promises';
 import { parseArgs } from 'node:util';
-import { createApiKey, createClient, getAccount, login, type Problem, register, revokeApiKey, verifyEmail } from 'rst-auth/sdk';
+import {
+  createApiKey,
+  createClient,
+  getAccount,
+  login,
+  type Problem,
+  register,
+  revokeApiKey,
+  verifyEmail,
+} from 'rst-auth/sdk';
 
 const { values: args } = parseArgs({
-  options: { url: { type: 'string' }, username: { type: 'string' }, email: { type: 'string' }, password: { type: 'string' } },
+  options: {
+    url: { type: 'string' },
+    username: { type: 'string' },
+    email: { type: 'string' },
+    password: { type: 'string' },
+  },
 });
 const baseUrl = args.url ?? process.env.RST_URL ?? 'http://127.0.0.1:3000';
 const id = randomBytes(4).toString('hex');
@@ -43,23 +57,40 @@ async function main(): Promise<void> {
   const anonymous = createClient({ baseUrl });
 
   const { data: created } = await register({ client: anonymous, body: user, throwOnError: true });
-  step(1, `registered ${created.username} <${created.email}> (id ${created.id}, email_verified ${created.email_verified})`);
+  step(
+    1,
+    `registered ${created.username} <${created.email}> (id ${created.id}, email_verified ${created.email_verified})`,
+  );
 
   const code = await askCode(created.email);
-  const { data: verified } = await verifyEmail({ client: anonymous, body: { email: created.email, code }, throwOnError: true });
+  const { data: verified } = await verifyEmail({
+    client: anonymous,
+    body: { email: created.email, code },
+    throwOnError: true,
+  });
   step(2, `verified ${verified.email} (email_verified ${verified.email_verified})`);
 
-  const { data: session } = await login({ client: anonymous, body: { username: user.username, password: user.password }, throwOnError: true });
+  const { data: session } = await login({
+    client: anonymous,
+    body: { username: user.username, password: user.password },
+    throwOnError: true,
+  });
   step(3, `logged in: a ${session.token_type} JWT valid for ${session.expires_in} s`);
 
   // The JWT session mints the key; the raw key is in this response only.
   const withSession = createClient({ baseUrl, auth: session.access_token });
   const { data: key } = await createApiKey({ client: withSession, body: { name: 'sdk example' }, throwOnError: true });
-  step(4, `created API key "${key.name}" ${key.prefix}… (id ${key.id}; the full key is shown once and never stored by the server)`);
+  step(
+    4,
+    `created API key "${key.name}" ${key.prefix}… (id ${key.id}; the full key is shown once and never stored by the server)`,
+  );
 
   const withKey = createClient({ baseUrl, auth: key.raw_key });
   const { data: account } = await getAccount({ client: withKey, throwOnError: true });
-  step(5, `read the account with the key: ${account.username}, plan ${account.plan}, sign-in methods [${account.available_sign_in_methods.join(', ')}]`);
+  step(
+    5,
+    `read the account with the key: ${account.username}, plan ${account.plan}, sign-in methods [${account.available_sign_in_methods.join(', ')}]`,
+  );
 
   await revokeApiKey({ client: withSession, path: { key_id: key.id }, throwOnError: true });
   step(6, `revoked ${key.prefix}…`);

@@ -95,7 +95,8 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
          from generate_series($2::int, $3::int) as n`,
         [passwordHash, from, to],
       );
-      if (opts.accounts > ACCOUNT_CHUNK) log(`  accounts ${to.toLocaleString('en')} / ${opts.accounts.toLocaleString('en')}`);
+      if (opts.accounts > ACCOUNT_CHUNK)
+        log(`  accounts ${to.toLocaleString('en')} / ${opts.accounts.toLocaleString('en')}`);
     }
     const accountsDone = performance.now();
 
@@ -125,7 +126,8 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
          select account_id, 'bench', prefix, key_hash from unnest($1::uuid[], $2::text[], $3::text[]) as k (account_id, prefix, key_hash)`,
         [ids, prefixes, hashes],
       );
-      if (opts.accounts > ACCOUNT_CHUNK && to % 250_000 < KEY_CHUNK) log(`  keys ${to.toLocaleString('en')} / ${opts.accounts.toLocaleString('en')}`);
+      if (opts.accounts > ACCOUNT_CHUNK && to % 250_000 < KEY_CHUNK)
+        log(`  keys ${to.toLocaleString('en')} / ${opts.accounts.toLocaleString('en')}`);
     }
     await pending;
     // Fresh statistics, so the planner sees a million rows rather than an empty table.
@@ -136,7 +138,11 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
       accounts: opts.accounts,
       password,
       sample,
-      seconds: { accounts: (accountsDone - started) / 1000, keys: (done - accountsDone) / 1000, total: (done - started) / 1000 },
+      seconds: {
+        accounts: (accountsDone - started) / 1000,
+        keys: (done - accountsDone) / 1000,
+        total: (done - started) / 1000,
+      },
     };
   } finally {
     await client.end();
@@ -159,15 +165,21 @@ async function main(): Promise<void> {
   const accounts = Number(values.accounts);
   const sample = Number(values.sample);
   if (!databaseUrl || !Number.isInteger(accounts) || accounts < 1 || !Number.isInteger(sample) || sample < 0) {
-    console.error('usage: node scripts/seed.ts --database-url postgres://… --accounts N [--sample S] [--out sample.json]');
+    console.error(
+      'usage: node scripts/seed.ts --database-url postgres://… --accounts N [--sample S] [--out sample.json]',
+    );
     process.exit(2);
   }
   const scrypt = { logN: Number(values['scrypt-log-n']), r: Number(values['scrypt-r']), p: Number(values['scrypt-p']) };
   const result = await seed({ databaseUrl, accounts, sample, scrypt, log: console.log });
-  console.log(`seeded ${accounts.toLocaleString('en')} accounts and keys in ${result.seconds.total.toFixed(1)} s (accounts ${result.seconds.accounts.toFixed(1)} s, keys ${result.seconds.keys.toFixed(1)} s)`);
+  console.log(
+    `seeded ${accounts.toLocaleString('en')} accounts and keys in ${result.seconds.total.toFixed(1)} s (accounts ${result.seconds.accounts.toFixed(1)} s, keys ${result.seconds.keys.toFixed(1)} s)`,
+  );
   if (values.out) {
     // Holds live credentials of the seeded accounts: written owner-only.
-    fs.writeFileSync(values.out, JSON.stringify({ password: result.password, sample: result.sample }, null, 2), { mode: 0o600 });
+    fs.writeFileSync(values.out, JSON.stringify({ password: result.password, sample: result.sample }, null, 2), {
+      mode: 0o600,
+    });
     console.log(`password and ${result.sample.length} sampled keys written to ${values.out}`);
   }
 }

@@ -32,7 +32,9 @@ describe('API key format', () => {
     const seen = new Set<string>();
     for (let i = 0; i < 200; i++) {
       const key = newApiKey();
-      expect(key.raw).to.have.length(46).and.match(/^rst_[0-9A-Za-z]{42}$/);
+      expect(key.raw)
+        .to.have.length(46)
+        .and.match(/^rst_[0-9A-Za-z]{42}$/);
       expect(key.raw.slice(40)).to.equal(expectedChecksum(key.raw.slice(4, 40)));
       expect(key.prefix).to.equal(key.raw.slice(0, 12));
       expect(key.hash).to.equal(sha256(key.raw));
@@ -44,7 +46,8 @@ describe('API key format', () => {
 
   it('draws every base62 character equally often (no modulo bias)', () => {
     const counts = new Map<string, number>();
-    for (let i = 0; i < 2000; i++) for (const ch of newApiKey().raw.slice(4, 40)) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+    for (let i = 0; i < 2000; i++)
+      for (const ch of newApiKey().raw.slice(4, 40)) counts.set(ch, (counts.get(ch) ?? 0) + 1);
     expect(counts.size).to.equal(62);
     // 72 000 draws: ≈1161 each, σ≈34. `byte % 62` over all 256 byte values would give 0–7 about
     // 21% more than the mean; ±12% is 4σ for a fair generator.
@@ -77,8 +80,10 @@ describe(`API keys (${DB_LABEL})`, () => {
   const issued: string[] = [];
 
   // One client per header form, each sending only that header.
-  const bearer = (credential: string): Client => createClient({ baseUrl: server.url, fetch: validatingFetch, headers: { Authorization: `Bearer ${credential}` } });
-  const xApiKey = (credential: string): Client => createClient({ baseUrl: server.url, fetch: validatingFetch, headers: { 'X-API-Key': credential } });
+  const bearer = (credential: string): Client =>
+    createClient({ baseUrl: server.url, fetch: validatingFetch, headers: { Authorization: `Bearer ${credential}` } });
+  const xApiKey = (credential: string): Client =>
+    createClient({ baseUrl: server.url, fetch: validatingFetch, headers: { 'X-API-Key': credential } });
   const headerForms: [string, (credential: string) => Client][] = [
     ['Authorization: Bearer', bearer],
     ['X-API-Key', xApiKey],
@@ -89,7 +94,8 @@ describe(`API keys (${DB_LABEL})`, () => {
     issued.push(data.raw_key);
     return data;
   }
-  const activeKeys = async (token: string) => (await listApiKeys({ client: bearer(token), throwOnError: true })).data.items;
+  const activeKeys = async (token: string) =>
+    (await listApiKeys({ client: bearer(token), throwOnError: true })).data.items;
 
   before(async () => {
     server = await startServer();
@@ -106,7 +112,9 @@ describe(`API keys (${DB_LABEL})`, () => {
     const key = result.data!;
     issued.push(key.raw_key);
     expect(key.name).to.equal('laptop CLI');
-    expect(key.raw_key).to.have.length(46).and.match(/^rst_[0-9A-Za-z]{42}$/);
+    expect(key.raw_key)
+      .to.have.length(46)
+      .and.match(/^rst_[0-9A-Za-z]{42}$/);
     expect(key.raw_key.slice(40)).to.equal(expectedChecksum(key.raw_key.slice(4, 40)));
     expect(key.prefix).to.equal(key.raw_key.slice(0, 12));
     expect(new Date(key.created_at).getTime()).to.be.closeTo(Date.now(), 60_000);
@@ -114,7 +122,13 @@ describe(`API keys (${DB_LABEL})`, () => {
     const { data: list, response } = await listApiKeys({ client: bearer(user.token), throwOnError: true });
     expect(response.status).to.equal(200);
     expect(list.items).to.have.length(1);
-    expect(list.items[0]).to.deep.equal({ id: key.id, name: 'laptop CLI', prefix: key.prefix, created_at: key.created_at, last_used_at: null });
+    expect(list.items[0]).to.deep.equal({
+      id: key.id,
+      name: 'laptop CLI',
+      prefix: key.prefix,
+      created_at: key.created_at,
+      last_used_at: null,
+    });
     const listed = JSON.stringify(list);
     expect(listed).not.to.include(key.raw_key.slice(4, 40));
     expect(listed).not.to.include(sha256(key.raw_key));
@@ -226,7 +240,10 @@ describe(`API keys (${DB_LABEL})`, () => {
     const bad = await revokeApiKey({ client: bearer(user.token), path: { key_id: 'not-a-uuid' } });
     expect(statusOf(bad)).to.equal(400);
     expect(bad.error).to.include({ code: 'validation_failed' });
-    const unknown = await revokeApiKey({ client: bearer(user.token), path: { key_id: '6f1c1d8e-2b7a-4c1e-9f3a-1d2e3f4a5b6c' } });
+    const unknown = await revokeApiKey({
+      client: bearer(user.token),
+      path: { key_id: '6f1c1d8e-2b7a-4c1e-9f3a-1d2e3f4a5b6c' },
+    });
     expect(statusOf(unknown)).to.equal(404);
     expect(unknown.error).to.include({ code: 'api_key_not_found' });
   });
@@ -243,7 +260,9 @@ describe(`API keys (${DB_LABEL})`, () => {
 
   it('holds the limit of 25 active keys under concurrency (409 api_key_limit_reached); revoking frees a slot', async () => {
     const user = await registeredUser(server, 'limit');
-    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => createApiKey({ client: bearer(user.token), body: { name: `key ${i}` } })));
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => createApiKey({ client: bearer(user.token), body: { name: `key ${i}` } })),
+    );
     for (const r of results) if (r.data) issued.push(r.data.raw_key);
     const statuses = results.map(statusOf);
     expect(statuses.filter((s) => s === 201)).to.have.length(25);
@@ -264,7 +283,9 @@ describe(`API keys (${DB_LABEL})`, () => {
   it('lets exactly one of 20 concurrent revocations of one key succeed', async () => {
     const user = await registeredUser(server, 'race');
     const key = await mint(user.token);
-    const results = await Promise.all(Array.from({ length: 20 }, () => revokeApiKey({ client: bearer(user.token), path: { key_id: key.id } })));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => revokeApiKey({ client: bearer(user.token), path: { key_id: key.id } })),
+    );
     const statuses = results.map(statusOf);
     expect(statuses.filter((s) => s === 204)).to.have.length(1);
     expect(statuses.filter((s) => s === 404)).to.have.length(19);

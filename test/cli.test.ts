@@ -48,7 +48,12 @@ describe(`rst CLI (${DB_LABEL})`, function () {
 
   const run = (args: string[], opts: RunOptions = {}): Promise<Run> =>
     new Promise((resolve, reject) => {
-      const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: home, XDG_CONFIG_HOME: config, RST_URL: server.url };
+      const env: Record<string, string> = {
+        PATH: process.env.PATH ?? '',
+        HOME: home,
+        XDG_CONFIG_HOME: config,
+        RST_URL: server.url,
+      };
       for (const [name, value] of Object.entries(opts.env ?? {})) {
         if (value === undefined) delete env[name];
         else env[name] = value;
@@ -85,7 +90,9 @@ describe(`rst CLI (${DB_LABEL})`, function () {
   it('runs the whole lifecycle through the CLI alone: register, verify, login, whoami, keys, logout', async () => {
     const user = uniqueUser('cli');
 
-    const registered = await run(['register', '--username', user.username, '--email', user.email, '--password-stdin'], { input: `${user.password}\n` });
+    const registered = await run(['register', '--username', user.username, '--email', user.email, '--password-stdin'], {
+      input: `${user.password}\n`,
+    });
     expect(registered.code, registered.stderr).to.equal(0);
     expect(registered.stdout).to.include(user.username);
 
@@ -94,13 +101,16 @@ describe(`rst CLI (${DB_LABEL})`, function () {
     expect(verified.code, verified.stderr).to.equal(0);
     expect(verified.stdout).to.include(user.email);
 
-    const loggedIn = await run(['login', '--username', user.username, '--password-stdin'], { input: `${user.password}\n` });
+    const loggedIn = await run(['login', '--username', user.username, '--password-stdin'], {
+      input: `${user.password}\n`,
+    });
     expect(loggedIn.code, loggedIn.stderr).to.equal(0);
     expect(fs.existsSync(profileFile())).to.equal(true);
 
     const whoami = await run(['whoami']);
     expect(whoami.code, whoami.stderr).to.equal(0);
-    for (const shown of [user.username, `${user.email} (verified)`, 'free (source: default)', 'password', 'not linked']) expect(whoami.stdout).to.include(shown);
+    for (const shown of [user.username, `${user.email} (verified)`, 'free (source: default)', 'password', 'not linked'])
+      expect(whoami.stdout).to.include(shown);
 
     // The raw key alone on stdout, so it can be piped or captured.
     const created = await run(['keys', 'create', 'ci deploy']);
@@ -170,10 +180,21 @@ describe(`rst CLI (${DB_LABEL})`, function () {
 
   it('exits 1 with the problem code for other refusals (taken username, wrong code, unverified login)', async () => {
     const user = uniqueUser('refuse');
-    expect((await run(['register', '-u', user.username, '-e', user.email, '--password-stdin'], { input: user.password })).code).to.equal(0);
+    expect(
+      (await run(['register', '-u', user.username, '-e', user.email, '--password-stdin'], { input: user.password }))
+        .code,
+    ).to.equal(0);
     const cases: [string[], string, string][] = [
-      [['register', '-u', user.username.toUpperCase(), '-e', `x${user.email}`, '--password-stdin'], user.password, 'username_taken'],
-      [['register', '-u', `w${user.username}`.slice(0, 32), '-e', `w${user.email}`, '--password-stdin'], 'password', 'weak_password'],
+      [
+        ['register', '-u', user.username.toUpperCase(), '-e', `x${user.email}`, '--password-stdin'],
+        user.password,
+        'username_taken',
+      ],
+      [
+        ['register', '-u', `w${user.username}`.slice(0, 32), '-e', `w${user.email}`, '--password-stdin'],
+        'password',
+        'weak_password',
+      ],
       [['verify-email', '-e', user.email, '-c', 'abc'], '', 'validation_failed'],
       [['login', '-u', user.email, '--password-stdin'], user.password, 'email_not_verified'],
     ];
@@ -195,7 +216,10 @@ describe(`rst CLI (${DB_LABEL})`, function () {
 
   it('resends a verification code, answering alike for an unknown email', async () => {
     const user = uniqueUser('resend');
-    expect((await run(['register', '-u', user.username, '-e', user.email, '--password-stdin'], { input: user.password })).code).to.equal(0);
+    expect(
+      (await run(['register', '-u', user.username, '-e', user.email, '--password-stdin'], { input: user.password }))
+        .code,
+    ).to.equal(0);
     await server.consoleMail(user.email);
     const known = await run(['resend-verification', '--email', user.email]);
     const unknown = await run(['resend-verification', '--email', `nobody.${user.email}`]);
@@ -276,8 +300,13 @@ describe(`rst CLI (${DB_LABEL})`, function () {
 
     const created = await run(['keys', 'create', 'json key', '--json'], { env });
     expect(created.code, created.stderr).to.equal(0);
-    const key = (await expectContract('POST', `${server.url}/v1/auth/api-keys`, 201, created.stdout)) as { raw_key: string; id: string };
-    expect((await getAccount({ client: server.as(key.raw_key), throwOnError: true })).data.username).to.equal(user.username);
+    const key = (await expectContract('POST', `${server.url}/v1/auth/api-keys`, 201, created.stdout)) as {
+      raw_key: string;
+      id: string;
+    };
+    expect((await getAccount({ client: server.as(key.raw_key), throwOnError: true })).data.username).to.equal(
+      user.username,
+    );
 
     const listed = await run(['keys', 'list', '--json'], { env });
     expect(listed.code, listed.stderr).to.equal(0);
@@ -286,11 +315,15 @@ describe(`rst CLI (${DB_LABEL})`, function () {
 
     const session = await run(['login', '-u', user.username, '--password-stdin', '--json'], { input: user.password });
     expect(session.code, session.stderr).to.equal(0);
-    const { access_token } = (await expectContract('POST', `${server.url}/v1/auth/login`, 200, session.stdout)) as { access_token: string };
+    const { access_token } = (await expectContract('POST', `${server.url}/v1/auth/login`, 200, session.stdout)) as {
+      access_token: string;
+    };
     expect(readProfile().token).to.equal(access_token);
 
     // A refusal is the API's JSON too: the problem document, on stdout; the error line on stderr.
-    const refused = await run(['login', '-u', user.username, '--password-stdin', '--json'], { input: 'wrong password' });
+    const refused = await run(['login', '-u', user.username, '--password-stdin', '--json'], {
+      input: 'wrong password',
+    });
     expect(refused.code).to.equal(1);
     const problem = await expectContract('POST', `${server.url}/v1/auth/login`, 401, refused.stdout);
     expect(problem).to.include({ code: 'invalid_credentials', status: 401 });
@@ -329,7 +362,9 @@ describe(`rst CLI (${DB_LABEL})`, function () {
     const elsewhere = server.url.replace('127.0.0.1', 'localhost');
     const result = await run(['whoami', '--url', elsewhere]);
     expect(result.code).to.equal(1);
-    expect(result.stderr).to.match(/^error: not signed in/).and.include(`the stored session is for ${server.url}`);
+    expect(result.stderr)
+      .to.match(/^error: not signed in/)
+      .and.include(`the stored session is for ${server.url}`);
     // The same server spelled with a trailing slash is the same server.
     const same = await run(['whoami', '--url', `${server.url}/`, '--json']);
     expect(same.code, same.stderr).to.equal(0);
@@ -378,10 +413,16 @@ describe(`rst CLI (${DB_LABEL})`, function () {
     expect(notLinked.code).to.equal(1);
     expect(notLinked.stderr).to.include('(google_not_linked)');
 
-    await googleSignIn({ client: server.client, body: { credential: google.mint({ sub: newSub(), email: user.email }) }, throwOnError: true });
+    await googleSignIn({
+      client: server.client,
+      body: { credential: google.mint({ sub: newSub(), email: user.email }) },
+      throwOnError: true,
+    });
     const linked = await run(['whoami'], { env });
     expect(linked.code, linked.stderr).to.equal(0);
-    expect(linked.stdout).to.match(/^sign-in +password, google$/m).and.match(/^google +linked \(can be unlinked/m);
+    expect(linked.stdout)
+      .to.match(/^sign-in +password, google$/m)
+      .and.match(/^google +linked \(can be unlinked/m);
 
     const unlinked = await run(['google', 'unlink', '--json'], { env });
     expect(unlinked.code, unlinked.stderr).to.equal(0);
@@ -392,11 +433,17 @@ describe(`rst CLI (${DB_LABEL})`, function () {
 
   it('refuses to unlink Google from an account without a password (password_required)', async () => {
     const email = uniqueUser('gonly').email;
-    const session = await googleSignIn({ client: server.client, body: { credential: google.mint({ sub: newSub(), email }) }, throwOnError: true });
+    const session = await googleSignIn({
+      client: server.client,
+      body: { credential: google.mint({ sub: newSub(), email }) },
+      throwOnError: true,
+    });
     const env = { RST_TOKEN: session.data.access_token };
     const whoami = await run(['whoami'], { env });
     expect(whoami.code, whoami.stderr).to.equal(0);
-    expect(whoami.stdout).to.match(/^sign-in +google$/m).and.match(/^google +linked \(cannot be unlinked/m);
+    expect(whoami.stdout)
+      .to.match(/^sign-in +google$/m)
+      .and.match(/^google +linked \(cannot be unlinked/m);
     const result = await run(['google', 'unlink'], { env });
     expect(result.code).to.equal(1);
     expect(result.stderr).to.include('(password_required)');
@@ -404,7 +451,10 @@ describe(`rst CLI (${DB_LABEL})`, function () {
 
   describe('on a terminal', () => {
     /** Runs the CLI on a pseudo-terminal (util-linux `script`), typing `keys` once `prompt` shows. */
-    const onTerminal = (args: string[], steps: [prompt: string, keys: string][]): Promise<{ code: number | null; screen: string }> =>
+    const onTerminal = (
+      args: string[],
+      steps: [prompt: string, keys: string][],
+    ): Promise<{ code: number | null; screen: string }> =>
       new Promise((resolve, reject) => {
         const command = [process.execPath, RST, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
         const child = spawn('script', ['-qec', command, '/dev/null'], {

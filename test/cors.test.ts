@@ -28,10 +28,21 @@ describe(`CORS (${DB_LABEL})`, () => {
     });
 
     it('passes a preflight from an allowed origin with the SDK headers and methods', async () => {
-      const res = await preflight(server, '/v1/auth/api-keys', APP, 'POST', 'authorization, content-type, x-api-key, x-request-id');
+      const res = await preflight(
+        server,
+        '/v1/auth/api-keys',
+        APP,
+        'POST',
+        'authorization, content-type, x-api-key, x-request-id',
+      );
       expect(res.status).to.equal(204);
       expect(res.headers.get('access-control-allow-origin')).to.equal(APP);
-      expect(allowed(res.headers.get('access-control-allow-headers'))).to.include.members(['authorization', 'content-type', 'x-api-key', 'x-request-id']);
+      expect(allowed(res.headers.get('access-control-allow-headers'))).to.include.members([
+        'authorization',
+        'content-type',
+        'x-api-key',
+        'x-request-id',
+      ]);
       expect(allowed(res.headers.get('access-control-allow-methods'))).to.include.members(['get', 'post', 'delete']);
       expect(Number(res.headers.get('access-control-max-age'))).to.be.greaterThan(0);
       // Tokens travel in headers, never cookies: no ambient credentials for any origin.
@@ -40,13 +51,25 @@ describe(`CORS (${DB_LABEL})`, () => {
     });
 
     it('passes a preflight from the second listed origin (DELETE of a key)', async () => {
-      const res = await preflight(server, '/v1/auth/api-keys/6f1c1d8e-2b7a-4c1e-9f3a-1d2e3f4a5b6c', DEV, 'DELETE', 'authorization');
+      const res = await preflight(
+        server,
+        '/v1/auth/api-keys/6f1c1d8e-2b7a-4c1e-9f3a-1d2e3f4a5b6c',
+        DEV,
+        'DELETE',
+        'authorization',
+      );
       expect(res.status).to.equal(204);
       expect(res.headers.get('access-control-allow-origin')).to.equal(DEV);
     });
 
     it('gives a preflight from another origin no Access-Control-Allow-Origin', async () => {
-      for (const origin of ['https://evil.example.test', `${APP}.evil.test`, 'http://app.example.test', 'https://app.example.test:8443', 'null']) {
+      for (const origin of [
+        'https://evil.example.test',
+        `${APP}.evil.test`,
+        'http://app.example.test',
+        'https://app.example.test:8443',
+        'null',
+      ]) {
         const res = await preflight(server, '/v1/auth/login', origin);
         expect(res.headers.get('access-control-allow-origin'), origin).to.equal(null);
         expect(res.headers.get('access-control-allow-headers'), origin).to.equal(null);
@@ -55,23 +78,35 @@ describe(`CORS (${DB_LABEL})`, () => {
     });
 
     it('lets an allowed origin read a real response and its exposed headers (401 with WWW-Authenticate)', async () => {
-      const res = await fetch(`${server.url}/v1/me/account`, { headers: { Origin: APP, 'X-Request-Id': 'cors-check-1' } });
+      const res = await fetch(`${server.url}/v1/me/account`, {
+        headers: { Origin: APP, 'X-Request-Id': 'cors-check-1' },
+      });
       expect(res.status).to.equal(401);
       expect(res.headers.get('access-control-allow-origin')).to.equal(APP);
-      expect(allowed(res.headers.get('access-control-expose-headers'))).to.include.members(['x-request-id', 'retry-after', 'www-authenticate']);
+      expect(allowed(res.headers.get('access-control-expose-headers'))).to.include.members([
+        'x-request-id',
+        'retry-after',
+        'www-authenticate',
+      ]);
       expect(res.headers.get('x-request-id')).to.equal('cors-check-1');
       expect(((await res.json()) as { code: string }).code).to.equal('unauthorized');
     });
 
     it('adds the CORS headers to errors raised before routing (415 on a non-JSON body)', async () => {
-      const res = await fetch(`${server.url}/v1/auth/login`, { method: 'POST', headers: { Origin: DEV, 'Content-Type': 'text/plain' }, body: 'hello' });
+      const res = await fetch(`${server.url}/v1/auth/login`, {
+        method: 'POST',
+        headers: { Origin: DEV, 'Content-Type': 'text/plain' },
+        body: 'hello',
+      });
       expect(res.status).to.equal(415);
       expect(res.headers.get('access-control-allow-origin')).to.equal(DEV);
     });
 
     it('serves an authenticated call from an allowed origin', async () => {
       const user = await registeredUser(server, 'cors');
-      const res = await fetch(`${server.url}/v1/me/account`, { headers: { Origin: APP, Authorization: `Bearer ${user.token}` } });
+      const res = await fetch(`${server.url}/v1/me/account`, {
+        headers: { Origin: APP, Authorization: `Bearer ${user.token}` },
+      });
       expect(res.status).to.equal(200);
       expect(res.headers.get('access-control-allow-origin')).to.equal(APP);
       expect(((await res.json()) as { username: string }).username).to.equal(user.username);
@@ -114,14 +149,24 @@ describe(`CORS (${DB_LABEL})`, () => {
   it('refuses a CORS_ORIGINS entry that is not an exact origin, naming the variable', () => {
     expect(loadConfig({ CORS_ORIGINS: `${APP}/, ${DEV}` }).corsOrigins).to.deep.equal([APP, DEV]);
     expect(loadConfig({}).corsOrigins).to.deep.equal([]);
-    for (const bad of ['*', 'https://app.example.test/path', 'app.example.test', 'ftp://files.example.test', 'https://APP.example.test', 'https://app.example.test:443', 'null']) {
+    for (const bad of [
+      '*',
+      'https://app.example.test/path',
+      'app.example.test',
+      'ftp://files.example.test',
+      'https://APP.example.test',
+      'https://app.example.test:443',
+      'null',
+    ]) {
       let problems: string[] = [];
       try {
         loadConfig({ CORS_ORIGINS: `${APP},${bad}` });
       } catch (err) {
         if (err instanceof ConfigError) problems = err.problems;
       }
-      expect(problems, bad).to.deep.equal([`CORS_ORIGINS: "${bad}" is not an origin such as https://app.example.com (lower-case scheme and host, optional port, no path)`]);
+      expect(problems, bad).to.deep.equal([
+        `CORS_ORIGINS: "${bad}" is not an origin such as https://app.example.com (lower-case scheme and host, optional port, no path)`,
+      ]);
     }
   });
 
@@ -136,6 +181,8 @@ describe(`CORS (${DB_LABEL})`, () => {
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
     const [code] = (await once(child, 'close')) as [number | null];
     expect(code).to.equal(2);
-    expect(stderr.trim().split('\n')).to.deep.equal(['rst auth: configuration error: CORS_ORIGINS: "*" is not an origin such as https://app.example.com (lower-case scheme and host, optional port, no path)']);
+    expect(stderr.trim().split('\n')).to.deep.equal([
+      'rst auth: configuration error: CORS_ORIGINS: "*" is not an origin such as https://app.example.com (lower-case scheme and host, optional port, no path)',
+    ]);
   });
 });

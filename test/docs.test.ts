@@ -9,15 +9,38 @@ import { DB_LABEL, registeredUser, ROOT, startServer, type TestServer } from './
 
 // Debian's chromium package; CHROMIUM_PATH points elsewhere (another distribution, or a missing path to see the skip).
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+  '--disable-sync',
+];
 const ARTIFACTS = path.join(ROOT, '.artifacts');
-const ASSETS = ['swagger-ui-bundle.js', 'swagger-ui.css', 'rst-docs.js', 'rst-docs.css', 'favicon-32x32.png', 'favicon-16x16.png'];
+const ASSETS = [
+  'swagger-ui-bundle.js',
+  'swagger-ui.css',
+  'rst-docs.js',
+  'rst-docs.css',
+  'favicon-32x32.png',
+  'favicon-16x16.png',
+];
 
-const sha256 = (buf: Buffer | ArrayBuffer) => createHash('sha256').update(Buffer.from(buf as ArrayBuffer)).digest('hex');
+const sha256 = (buf: Buffer | ArrayBuffer) =>
+  createHash('sha256')
+    .update(Buffer.from(buf as ArrayBuffer))
+    .digest('hex');
 
 function expectDocsSecurityHeaders(res: Response, what: string): void {
   const csp = res.headers.get('content-security-policy') ?? '';
-  const directives = new Map(csp.split(';').map((d) => d.trim().split(/\s+/)).map(([name, ...values]) => [name!, values.join(' ')]));
+  const directives = new Map(
+    csp
+      .split(';')
+      .map((d) => d.trim().split(/\s+/))
+      .map(([name, ...values]) => [name!, values.join(' ')]),
+  );
   expect(directives.get('default-src'), `${what} default-src`).to.equal("'self'");
   expect(directives.get('script-src'), `${what} script-src`).to.equal("'self'");
   expect(directives.get('style-src'), `${what} style-src`).to.equal("'self' 'unsafe-inline'");
@@ -46,7 +69,10 @@ describe(`docs (${DB_LABEL})`, () => {
       const html = await res.text();
       expect(html).to.include('<title>rst auth API</title>');
       const scripts = [...html.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/g)];
-      expect(scripts.map((m) => /\bsrc="([^"]+)"/.exec(m[1]!)?.[1])).to.deep.equal(['docs/assets/swagger-ui-bundle.js', 'docs/assets/rst-docs.js']);
+      expect(scripts.map((m) => /\bsrc="([^"]+)"/.exec(m[1]!)?.[1])).to.deep.equal([
+        'docs/assets/swagger-ui-bundle.js',
+        'docs/assets/rst-docs.js',
+      ]);
       for (const m of scripts) expect(m[2]!.trim(), 'inline script body').to.equal('');
       expect(html).to.not.match(/\son[a-z]+="/i); // no inline event handlers either
       expect(html).to.not.match(/(src|href)="(https?:)?\/\//); // nothing from another host
@@ -54,7 +80,9 @@ describe(`docs (${DB_LABEL})`, () => {
 
     it('serves every asset the page names from the installed swagger-ui-dist, with the same headers', async () => {
       const html = await (await fetch(`${server.url}/docs`)).text();
-      const named = [...html.matchAll(/(?:src|href)="(docs\/assets\/[^"]+)"/g)].map((m) => m[1]!.slice('docs/assets/'.length));
+      const named = [...html.matchAll(/(?:src|href)="(docs\/assets\/[^"]+)"/g)].map((m) =>
+        m[1]!.slice('docs/assets/'.length),
+      );
       expect(named.sort()).to.deep.equal([...ASSETS].sort());
       const types: Record<string, RegExp> = { js: /^text\/javascript/, css: /^text\/css/, png: /^image\/png$/ };
       for (const name of ASSETS) {
@@ -64,7 +92,9 @@ describe(`docs (${DB_LABEL})`, () => {
         expectDocsSecurityHeaders(res, name);
         const body = await res.arrayBuffer();
         if (!name.startsWith('rst-docs')) {
-          expect(sha256(body), name).to.equal(sha256(fs.readFileSync(path.join(ROOT, 'node_modules/swagger-ui-dist', name))));
+          expect(sha256(body), name).to.equal(
+            sha256(fs.readFileSync(path.join(ROOT, 'node_modules/swagger-ui-dist', name))),
+          );
         }
       }
     });
@@ -83,7 +113,9 @@ describe(`docs (${DB_LABEL})`, () => {
       expect(first.headers.get('cache-control')).to.equal('no-cache');
       const again = await fetch(`${server.url}/docs/assets/swagger-ui.css`, { headers: { 'If-None-Match': etag! } });
       expect(again.status).to.equal(304);
-      const other = await fetch(`${server.url}/docs/assets/swagger-ui.css`, { headers: { 'If-None-Match': '"stale"' } });
+      const other = await fetch(`${server.url}/docs/assets/swagger-ui.css`, {
+        headers: { 'If-None-Match': '"stale"' },
+      });
       expect(other.status).to.equal(200);
     });
 
@@ -94,7 +126,14 @@ describe(`docs (${DB_LABEL})`, () => {
     });
 
     it('serves nothing else under /docs/assets: unknown names and traversal attempts are 404 problems', async () => {
-      for (const p of ['/docs/assets/index.html', '/docs/assets/swagger-initializer.js', '/docs/assets/..%2f..%2fpackage.json', '/docs/assets/%2e%2e/%2e%2e/package.json', '/docs/assets/', '/docs/assets/swagger-ui.css/']) {
+      for (const p of [
+        '/docs/assets/index.html',
+        '/docs/assets/swagger-initializer.js',
+        '/docs/assets/..%2f..%2fpackage.json',
+        '/docs/assets/%2e%2e/%2e%2e/package.json',
+        '/docs/assets/',
+        '/docs/assets/swagger-ui.css/',
+      ]) {
         const res = await fetch(`${server.url}${p}`);
         expect(res.status, p).to.equal(404);
         expect(res.headers.get('content-type'), p).to.match(/^application\/problem\+json/);
@@ -103,14 +142,18 @@ describe(`docs (${DB_LABEL})`, () => {
     });
 
     it('answers another method on /docs with 405 and Allow: GET, HEAD', async () => {
-      const res = await fetch(`${server.url}/docs`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+      const res = await fetch(`${server.url}/docs`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: '{}',
+      });
       expect(res.status).to.equal(405);
       expect(res.headers.get('allow')).to.equal('GET, HEAD');
       expect(((await res.json()) as { code: string }).code).to.equal('method_not_allowed');
     });
   });
 
-  describe('in headless Chromium', function () {
+  describe('in headless Chromium', () => {
     let context: BrowserContext;
     let page: Page;
     let profile: string;
@@ -121,17 +164,25 @@ describe(`docs (${DB_LABEL})`, () => {
 
     before(async function () {
       if (!fs.existsSync(CHROMIUM)) {
-        if (process.env.CI) throw new Error(`${CHROMIUM} is missing: CI installs Debian's chromium package for this test`);
+        if (process.env.CI)
+          throw new Error(`${CHROMIUM} is missing: CI installs Debian's chromium package for this test`);
         console.log(`      (skipped: ${CHROMIUM} is not installed; apt-get install chromium to run the browser test)`);
         this.skip();
       }
       user = await registeredUser(server, 'docs');
       profile = fs.mkdtempSync(path.join(os.tmpdir(), 'rst-chromium-'));
-      context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, viewport: { width: 1280, height: 900 } });
+      context = await chromium.launchPersistentContext(profile, {
+        executablePath: CHROMIUM,
+        args: CHROMIUM_ARGS,
+        headless: true,
+        viewport: { width: 1280, height: 900 },
+      });
       context.on('request', (r) => requests.push(r.url()));
       // Not subject to the page's CSP (injected by the driver): reports every violation the page causes.
       await context.addInitScript(() => {
-        document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`));
+        document.addEventListener('securitypolicyviolation', (e) =>
+          console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`),
+        );
       });
       page = context.pages()[0] ?? (await context.newPage());
       page.on('console', (m) => {
@@ -149,7 +200,9 @@ describe(`docs (${DB_LABEL})`, () => {
     /** Nothing left 127.0.0.1 and the page ran under its CSP without a violation or an error. */
     function expectClean(): void {
       const origin = new URL(server.url).origin;
-      const outside = requests.filter((u) => !u.startsWith('data:') && !u.startsWith('blob:') && new URL(u).origin !== origin);
+      const outside = requests.filter(
+        (u) => !u.startsWith('data:') && !u.startsWith('blob:') && new URL(u).origin !== origin,
+      );
       expect(outside, 'requests that left the server').to.deep.equal([]);
       expect(new URL(server.url).hostname).to.equal('127.0.0.1');
       expect(cspViolations, 'CSP violations').to.deep.equal([]);
@@ -161,7 +214,9 @@ describe(`docs (${DB_LABEL})`, () => {
 
     async function authorize(scheme: 'bearerAuth' | 'apiKeyHeader', value: string): Promise<void> {
       await authBar().click();
-      const box = page.locator('.modal-ux .auth-container').filter({ has: page.locator('h4 code', { hasText: scheme }) });
+      const box = page
+        .locator('.modal-ux .auth-container')
+        .filter({ has: page.locator('h4 code', { hasText: scheme }) });
       await box.locator('input').fill(value);
       await box.locator('button.authorize').click();
       await box.locator('button', { hasText: 'Logout' }).waitFor();
@@ -170,7 +225,8 @@ describe(`docs (${DB_LABEL})`, () => {
 
     async function logoutAll(): Promise<void> {
       await authBar().click();
-      for (const button of await page.locator('.modal-ux .auth-container button', { hasText: 'Logout' }).all()) await button.click();
+      for (const button of await page.locator('.modal-ux .auth-container button', { hasText: 'Logout' }).all())
+        await button.click();
       await page.locator('.modal-ux button.close-modal').click();
     }
 
@@ -183,7 +239,10 @@ describe(`docs (${DB_LABEL})`, () => {
       }
       const clear = op.locator('button.btn-clear');
       if (await clear.isVisible()) await clear.click();
-      const [request] = await Promise.all([page.waitForRequest((r) => r.url().endsWith('/v1/me/account')), op.locator('button.execute').click()]);
+      const [request] = await Promise.all([
+        page.waitForRequest((r) => r.url().endsWith('/v1/me/account')),
+        op.locator('button.execute').click(),
+      ]);
       const live = op.locator('.live-responses-table tbody tr.response');
       await live.waitFor();
       const status = (await live.locator('.response-col_status').innerText()).trim();
@@ -213,7 +272,9 @@ describe(`docs (${DB_LABEL})`, () => {
       expect(status).to.equal('200');
       expect(body).to.include(`"username": "${user.username}"`);
       expect(headers.authorization).to.equal(`Bearer ${user.token}`);
-      await page.locator('#operations-Account-getAccount').screenshot({ path: path.join(ARTIFACTS, `docs-jwt-${DB_LABEL}.png`) });
+      await page
+        .locator('#operations-Account-getAccount')
+        .screenshot({ path: path.join(ARTIFACTS, `docs-jwt-${DB_LABEL}.png`) });
       expectClean();
     });
 
@@ -250,7 +311,9 @@ describe(`docs (${DB_LABEL})`, () => {
       expect(status).to.equal('401');
       expect(body).to.include('"code": "unauthorized"');
       expect(body).to.not.include(user.username);
-      await page.locator('#operations-Account-getAccount').screenshot({ path: path.join(ARTIFACTS, `docs-401-${DB_LABEL}.png`) });
+      await page
+        .locator('#operations-Account-getAccount')
+        .screenshot({ path: path.join(ARTIFACTS, `docs-401-${DB_LABEL}.png`) });
       expectClean();
     });
   });

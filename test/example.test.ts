@@ -6,7 +6,15 @@ import { expect } from 'chai';
 // The package's own name: resolved through package.json "exports", as a consumer imports it.
 import * as sdk from 'rst-auth/sdk';
 import * as generated from '../generated/sdk.gen.ts';
-import { DB_LABEL, registeredUser, ROOT, startServer, uniqueUser, validatingFetch, type TestServer } from './harness.ts';
+import {
+  DB_LABEL,
+  registeredUser,
+  ROOT,
+  startServer,
+  uniqueUser,
+  validatingFetch,
+  type TestServer,
+} from './harness.ts';
 
 interface Run {
   code: number | null;
@@ -15,7 +23,11 @@ interface Run {
 }
 
 /** Runs scripts/example.ts as `npm run example` does; `answer` types the code when it is asked. */
-function runExample(env: Record<string, string>, args: string[], answer: (stdout: string) => Promise<string>): Promise<Run> {
+function runExample(
+  env: Record<string, string>,
+  args: string[],
+  answer: (stdout: string) => Promise<string>,
+): Promise<Run> {
   const child = spawn(process.execPath, [path.join(ROOT, 'scripts/example.ts'), ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
@@ -55,7 +67,16 @@ describe(`the SDK and the example (${DB_LABEL})`, () => {
   describe("the package's ./sdk export", () => {
     it('resolves rst-auth/sdk to sdk.ts and exports the generated operations themselves', () => {
       expect(import.meta.resolve('rst-auth/sdk')).to.equal(pathToFileURL(path.join(ROOT, 'sdk.ts')).href);
-      for (const op of ['register', 'login', 'verifyEmail', 'createApiKey', 'listApiKeys', 'revokeApiKey', 'getAccount', 'unlinkGoogle'] as const) {
+      for (const op of [
+        'register',
+        'login',
+        'verifyEmail',
+        'createApiKey',
+        'listApiKeys',
+        'revokeApiKey',
+        'getAccount',
+        'unlinkGoogle',
+      ] as const) {
         expect(sdk[op], op).to.equal(generated[op]);
       }
       expect(sdk.createClient).to.be.a('function');
@@ -104,7 +125,11 @@ describe(`the SDK and the example (${DB_LABEL})`, () => {
     it('works with an API key as the credential', async () => {
       const user = await registeredUser(server, 'sdkkey');
       const withSession = sdk.createClient({ baseUrl: server.url, fetch: validatingFetch, auth: user.token });
-      const { data: key } = await sdk.createApiKey({ client: withSession, body: { name: 'sdk test' }, throwOnError: true });
+      const { data: key } = await sdk.createApiKey({
+        client: withSession,
+        body: { name: 'sdk test' },
+        throwOnError: true,
+      });
       const withKey = sdk.createClient({ baseUrl: server.url, fetch: validatingFetch, auth: key.raw_key });
       const { data, response } = await sdk.getAccount({ client: withKey });
       expect(response?.status).to.equal(200);
@@ -119,8 +144,10 @@ describe(`the SDK and the example (${DB_LABEL})`, () => {
   describe('scripts/example.ts (npm run example)', () => {
     it('runs the whole lifecycle against the server with the code from its console mail', async () => {
       const user = uniqueUser('example');
-      const run = await runExample({ RST_URL: server.url }, ['--username', user.username, '--email', user.email, '--password', user.password], async () =>
-        codeFrom(await server.consoleMail(user.email)),
+      const run = await runExample(
+        { RST_URL: server.url },
+        ['--username', user.username, '--email', user.email, '--password', user.password],
+        async () => codeFrom(await server.consoleMail(user.email)),
       );
       expect(run.stderr).to.equal('');
       expect(run.code, run.stdout).to.equal(0);
@@ -130,7 +157,9 @@ describe(`the SDK and the example (${DB_LABEL})`, () => {
       expect(step(2)).to.include(`verified ${user.email} (email_verified true)`);
       expect(step(3)).to.match(/logged in: a bearer JWT valid for \d+ s/);
       expect(step(4)).to.match(/created API key "sdk example" rst_[0-9A-Za-z]{8}…/);
-      expect(step(5)).to.include(`read the account with the key: ${user.username}, plan free, sign-in methods [password]`);
+      expect(step(5)).to.include(
+        `read the account with the key: ${user.username}, plan free, sign-in methods [password]`,
+      );
       expect(step(6)).to.match(/revoked rst_[0-9A-Za-z]{8}…/);
       expect(step(7)).to.include('the revoked key is refused: 401 unauthorized');
       expect(lines).to.include('done');
@@ -139,7 +168,11 @@ describe(`the SDK and the example (${DB_LABEL})`, () => {
 
       // What the script did is real: the account is verified and holds no active key.
       const client = sdk.createClient({ baseUrl: server.url, fetch: validatingFetch });
-      const { data: session } = await sdk.login({ client, body: { username: user.email, password: user.password }, throwOnError: true });
+      const { data: session } = await sdk.login({
+        client,
+        body: { username: user.email, password: user.password },
+        throwOnError: true,
+      });
       const owner = sdk.createClient({ baseUrl: server.url, fetch: validatingFetch, auth: session.access_token });
       const { data: account } = await sdk.getAccount({ client: owner, throwOnError: true });
       expect(account).to.include({ username: user.username, email_verified: true });
@@ -149,10 +182,14 @@ describe(`the SDK and the example (${DB_LABEL})`, () => {
 
     it('stops with the problem code and exit status 1 on a wrong verification code', async () => {
       const user = uniqueUser('exbad');
-      const run = await runExample({ RST_URL: server.url }, ['--username', user.username, '--email', user.email, '--password', user.password], async () => {
-        const code = codeFrom(await server.consoleMail(user.email));
-        return code === '000000' ? '000001' : '000000';
-      });
+      const run = await runExample(
+        { RST_URL: server.url },
+        ['--username', user.username, '--email', user.email, '--password', user.password],
+        async () => {
+          const code = codeFrom(await server.consoleMail(user.email));
+          return code === '000000' ? '000001' : '000000';
+        },
+      );
       expect(run.code).to.equal(1);
       expect(run.stderr).to.match(/^failed: 400 invalid_code/);
       expect(run.stdout).to.match(/^1\. registered/m);

@@ -27,7 +27,11 @@ type Schema = Record<string, any>;
 const spec = YAML.parse(fs.readFileSync(path.join(ROOT, 'openapi.yaml'), 'utf8'));
 const resolve = (schema: Schema): Schema => {
   let s = schema;
-  while (s?.$ref) s = s.$ref.split('/').slice(1).reduce((node: any, key: string) => node[key], spec);
+  while (s?.$ref)
+    s = s.$ref
+      .split('/')
+      .slice(1)
+      .reduce((node: any, key: string) => node[key], spec);
   return s;
 };
 
@@ -96,7 +100,23 @@ const hugeString = fc.integer({ min: 300, max: 20_000 }).map((n) => 'x'.repeat(n
 const nastyString = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 60 }),
   fc.string({ unit: 'grapheme', maxLength: 60 }),
-  fc.constantFrom('', ' ', '\u0000', 'a\u0000b', '\ud800', '\u202e\u0644\u0627', '😀'.repeat(100), '%00', "' or 1=1 --", '${jndi:x}', '<script>', '../../etc/passwd', '\r\n\r\n', 'null', 'NaN'),
+  fc.constantFrom(
+    '',
+    ' ',
+    '\u0000',
+    'a\u0000b',
+    '\ud800',
+    '\u202e\u0644\u0627',
+    '😀'.repeat(100),
+    '%00',
+    "' or 1=1 --",
+    '${jndi:x}',
+    '<script>',
+    '../../etc/passwd',
+    '\r\n\r\n',
+    'null',
+    'NaN',
+  ),
 );
 const junkValue: fc.Arbitrary<unknown> = fc.oneof(
   fc.constant(null),
@@ -126,7 +146,21 @@ function mutate(schema: Schema, body: Record<string, unknown>): fc.Arbitrary<unk
 }
 
 const rawJunkBody = fc.oneof(
-  fc.constantFrom('{', '{"username":', '[1,2', '{"a":1}}', "{'single':'quotes'}", 'null', 'true', '"string"', '', ' ', '\ufeff{}', '{"__proto__":{"admin":true}}', '{"constructor":{"prototype":{"x":1}}}'),
+  fc.constantFrom(
+    '{',
+    '{"username":',
+    '[1,2',
+    '{"a":1}}',
+    "{'single':'quotes'}",
+    'null',
+    'true',
+    '"string"',
+    '',
+    ' ',
+    '\ufeff{}',
+    '{"__proto__":{"admin":true}}',
+    '{"constructor":{"prototype":{"x":1}}}',
+  ),
   fc.string({ unit: 'binary', maxLength: 200 }),
   fc.constant('{"email":"a@b.c","email":"d@e.f","password":"x","username":"dup"}'),
   hugeString.map((s) => `{"username":"${s}","password":"${s}"}`),
@@ -176,7 +210,9 @@ interface Credentials {
 }
 
 function credentialHeaders(creds: Credentials): fc.Arbitrary<[string, string][]> {
-  const jwtShaped = fc.tuple(fc.base64String(), fc.base64String(), fc.base64String()).map(([a, b, c]) => `eyJ${a}.eyJ${b}.${c}`.replace(/=/g, ''));
+  const jwtShaped = fc
+    .tuple(fc.base64String(), fc.base64String(), fc.base64String())
+    .map(([a, b, c]) => `eyJ${a}.eyJ${b}.${c}`.replace(/=/g, ''));
   const keyShaped = fc.stringMatching(/^rst_[0-9A-Za-z]{42}$/);
   const token = fc.oneof(
     { weight: 4, arbitrary: fc.constant(creds.jwt) },
@@ -199,8 +235,15 @@ function credentialHeaders(creds: Credentials): fc.Arbitrary<[string, string][]>
       ['Authorization', `Bearer ${t}`],
       ['X-API-Key', u],
     ]),
-    fc.tuple(fc.constantFrom('Basic', 'Bearer', 'bearer', 'Token', 'Digest', 'BEARER'), headerValue).map(([scheme, v]): [string, string][] => [['Authorization', `${scheme} ${v}`]]),
-    fc.constantFrom<[string, string][]>([['Authorization', 'Bearer']], [['Authorization', '']], [['Authorization', 'Bearer  ']], [['X-API-Key', '']]),
+    fc
+      .tuple(fc.constantFrom('Basic', 'Bearer', 'bearer', 'Token', 'Digest', 'BEARER'), headerValue)
+      .map(([scheme, v]): [string, string][] => [['Authorization', `${scheme} ${v}`]]),
+    fc.constantFrom<[string, string][]>(
+      [['Authorization', 'Bearer']],
+      [['Authorization', '']],
+      [['Authorization', 'Bearer  ']],
+      [['X-API-Key', '']],
+    ),
   );
 }
 
@@ -218,30 +261,50 @@ const extraHeaders = fc.array(
 
 function pathFor(op: Operation, creds: Credentials): fc.Arbitrary<string> {
   if (!op.template.includes('{key_id}')) return fc.constant(op.template);
-  const id = fc.oneof(fc.uuid(), fc.constant(creds.apiKeyId), nastyString.map(encodeSegment), fc.constantFrom('', '..', '%2e%2e', 'null', '0'));
+  const id = fc.oneof(
+    fc.uuid(),
+    fc.constant(creds.apiKeyId),
+    nastyString.map(encodeSegment),
+    fc.constantFrom('', '..', '%2e%2e', 'null', '0'),
+  );
   return id.map((v) => op.template.replace('{key_id}', v));
 }
 
 function operationRequest(op: Operation, creds: Credentials): fc.Arbitrary<FuzzRequest> {
-  const auth = op.secured ? credentialHeaders(creds) : fc.oneof({ weight: 4, arbitrary: fc.constant([] as [string, string][]) }, { weight: 1, arbitrary: credentialHeaders(creds) });
+  const auth = op.secured
+    ? credentialHeaders(creds)
+    : fc.oneof(
+        { weight: 4, arbitrary: fc.constant([] as [string, string][]) },
+        { weight: 1, arbitrary: credentialHeaders(creds) },
+      );
   let body: fc.Arbitrary<{ body?: string; type?: string }>;
   if (!op.body) {
-    body = fc.oneof({ weight: 6, arbitrary: fc.constant({}) }, { weight: 1, arbitrary: fc.tuple(rawJunkBody, contentTypes).map(([b, type]) => ({ body: b, type })) });
+    body = fc.oneof(
+      { weight: 6, arbitrary: fc.constant({}) },
+      { weight: 1, arbitrary: fc.tuple(rawJunkBody, contentTypes).map(([b, type]) => ({ body: b, type })) },
+    );
   } else {
     const valid = fromSchema(op.body) as fc.Arbitrary<Record<string, unknown>>;
     body = fc.oneof(
       { weight: 5, arbitrary: valid.map((v) => ({ body: JSON.stringify(v), type: 'application/json' })) },
-      { weight: 5, arbitrary: valid.chain((v) => mutate(op.body!, v)).map((v) => ({ body: JSON.stringify(v) ?? 'undefined', type: 'application/json' })) },
+      {
+        weight: 5,
+        arbitrary: valid
+          .chain((v) => mutate(op.body!, v))
+          .map((v) => ({ body: JSON.stringify(v) ?? 'undefined', type: 'application/json' })),
+      },
       { weight: 2, arbitrary: fc.tuple(rawJunkBody, contentTypes).map(([b, type]) => ({ body: b, type })) },
       { weight: 1, arbitrary: fc.tuple(valid, contentTypes).map(([v, type]) => ({ body: JSON.stringify(v), type })) },
       { weight: 1, arbitrary: fc.constant({}) },
     );
   }
-  return fc.record({ path: pathFor(op, creds), auth, body, extra: extraHeaders }).map(({ path: p, auth: a, body: b, extra }) => {
-    const headers: [string, string][] = [...a, ...extra];
-    if (b.type) headers.push(['Content-Type', b.type]);
-    return { method: op.method, path: p, headers, body: b.body, operationId: op.operationId };
-  });
+  return fc
+    .record({ path: pathFor(op, creds), auth, body, extra: extraHeaders })
+    .map(({ path: p, auth: a, body: b, extra }) => {
+      const headers: [string, string][] = [...a, ...extra];
+      if (b.type) headers.push(['Content-Type', b.type]);
+      return { method: op.method, path: p, headers, body: b.body, operationId: op.operationId };
+    });
 }
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD'];
@@ -255,12 +318,32 @@ function strayRequest(creds: Credentials): fc.Arbitrary<FuzzRequest> {
     fc.constantFrom(...known).map((p) => p.replace('/v1/', '//v1//')),
     fc.constantFrom(...known).chain((p) => fc.webQueryParameters().map((q) => `${p}?${q}`)),
     fc.webPath().map((p) => p || '/'),
-    fc.array(nastyString.map(encodeSegment), { minLength: 1, maxLength: 4 }).map((segments) => `/${segments.join('/')}`),
-    fc.constantFrom('/', '/v1', '/v1/auth', '/v1/me', '/metrics', '/docs/../openapi.yaml', '/openapi.yml', '/healthz/', '/%', '/%zz', '/v1/auth/api-keys/%00'),
+    fc
+      .array(nastyString.map(encodeSegment), { minLength: 1, maxLength: 4 })
+      .map((segments) => `/${segments.join('/')}`),
+    fc.constantFrom(
+      '/',
+      '/v1',
+      '/v1/auth',
+      '/v1/me',
+      '/metrics',
+      '/docs/../openapi.yaml',
+      '/openapi.yml',
+      '/healthz/',
+      '/%',
+      '/%zz',
+      '/v1/auth/api-keys/%00',
+    ),
     fc.integer({ min: 2000, max: 8000 }).map((n) => `/${'a'.repeat(n)}`),
   );
   return fc
-    .record({ method: fc.constantFrom(...METHODS), path: pathArb, auth: credentialHeaders(creds), extra: extraHeaders, body: fc.option(fc.tuple(rawJunkBody, contentTypes)) })
+    .record({
+      method: fc.constantFrom(...METHODS),
+      path: pathArb,
+      auth: credentialHeaders(creds),
+      extra: extraHeaders,
+      body: fc.option(fc.tuple(rawJunkBody, contentTypes)),
+    })
     .map(({ method, path: p, auth, extra, body }) => {
       const headers: [string, string][] = [...auth, ...extra];
       const withBody = body && method !== 'GET' && method !== 'HEAD';
@@ -292,11 +375,19 @@ describe(`fuzzing from the contract (${DB_LABEL})`, () => {
   before(async () => {
     google = await startGoogleFake();
     server = await startServer({
-      env: { RATE_LIMIT_LOGIN_IDENTIFIER: '100000/900', GOOGLE_CLIENT_ID: google.audience, GOOGLE_CERTS_URL: google.certsUrl },
+      env: {
+        RATE_LIMIT_LOGIN_IDENTIFIER: '100000/900',
+        GOOGLE_CLIENT_ID: google.audience,
+        GOOGLE_CERTS_URL: google.certsUrl,
+      },
     });
     const user = await registeredUser(server, 'fuzz');
     const key = await createApiKey({ client: server.as(user.token), body: { name: 'fuzz' }, throwOnError: true });
-    const target = await createApiKey({ client: server.as(user.token), body: { name: 'fuzz target' }, throwOnError: true });
+    const target = await createApiKey({
+      client: server.as(user.token),
+      body: { name: 'fuzz target' },
+      throwOnError: true,
+    });
     creds = { jwt: user.token, apiKey: key.data.raw_key, apiKeyId: target.data.id };
   });
   after(async () => {
@@ -322,7 +413,13 @@ describe(`fuzzing from the contract (${DB_LABEL})`, () => {
     const operation = r.operationId ? byId.get(r.operationId) : undefined;
     if (operation) perOperation.set(operation.operationId, (perOperation.get(operation.operationId) ?? 0) + 1);
 
-    const problemCode = async () => ((await res.clone().json().catch(() => ({}))) as { code?: string }).code;
+    const problemCode = async () =>
+      (
+        (await res
+          .clone()
+          .json()
+          .catch(() => ({}))) as { code?: string }
+      ).code;
     if (res.status >= 500) {
       const documented = operation && res.status === 503 && operation.responses['503'] !== undefined;
       if (!documented) throw new Error(`${res.status} ${await problemCode()}`);
@@ -334,7 +431,12 @@ describe(`fuzzing from the contract (${DB_LABEL})`, () => {
     // fetch resolves the path (dot segments, percent-encoding) as it was sent.
     await checkResponse(r.method, res.url || url, res);
     const sentId = r.headers.find(([n]) => n === 'X-Request-Id')?.[1];
-    if (sentId && r.headers.filter(([n]) => n === 'X-Request-Id').length === 1 && /^[A-Za-z0-9._:-]{1,128}$/.test(sentId) && res.headers.get('x-request-id') !== sentId) {
+    if (
+      sentId &&
+      r.headers.filter(([n]) => n === 'X-Request-Id').length === 1 &&
+      /^[A-Za-z0-9._:-]{1,128}$/.test(sentId) &&
+      res.headers.get('x-request-id') !== sentId
+    ) {
       throw new Error(`X-Request-Id ${sentId} not echoed`);
     }
     await res.arrayBuffer();
@@ -370,7 +472,8 @@ describe(`fuzzing from the contract (${DB_LABEL})`, () => {
     expect(sent, 'requests that reached the server').to.be.at.least(REQUESTS);
     // The generator reaches every operation and the main outcomes, not one error path.
     for (const op of operations) expect(perOperation.get(op.operationId) ?? 0, op.operationId).to.be.at.least(50);
-    for (const status of [200, 201, 202, 400, 401, 403, 404, 405, 409, 413, 415]) expect(statuses.get(status) ?? 0, `responses with status ${status}`).to.be.at.least(1);
+    for (const status of [200, 201, 202, 400, 401, 403, 404, 405, 409, 413, 415])
+      expect(statuses.get(status) ?? 0, `responses with status ${status}`).to.be.at.least(1);
     expect(server.child.exitCode, 'the server is still running').to.equal(null);
   });
 
@@ -393,10 +496,22 @@ describe(`fuzzing from the contract (${DB_LABEL})`, () => {
     const cases: [string, string][] = [
       ['a request line that is not HTTP', 'HELLO\r\n\r\n'],
       ['a header without a colon', `GET /healthz HTTP/1.1\r\n${host}Broken header\r\n\r\n`],
-      ['a negative Content-Length', `POST /v1/auth/login HTTP/1.1\r\n${host}Content-Type: application/json\r\nContent-Length: -1\r\n\r\n{}`],
-      ['two different Content-Lengths', `POST /v1/auth/login HTTP/1.1\r\n${host}Content-Length: 2\r\nContent-Length: 40\r\n\r\n{}`],
-      ['Content-Length with Transfer-Encoding (request smuggling)', `POST /v1/auth/login HTTP/1.1\r\n${host}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /v1/me/account HTTP/1.1\r\n${host}\r\n\r\n`],
-      ['broken chunked encoding', `POST /v1/auth/login HTTP/1.1\r\n${host}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`],
+      [
+        'a negative Content-Length',
+        `POST /v1/auth/login HTTP/1.1\r\n${host}Content-Type: application/json\r\nContent-Length: -1\r\n\r\n{}`,
+      ],
+      [
+        'two different Content-Lengths',
+        `POST /v1/auth/login HTTP/1.1\r\n${host}Content-Length: 2\r\nContent-Length: 40\r\n\r\n{}`,
+      ],
+      [
+        'Content-Length with Transfer-Encoding (request smuggling)',
+        `POST /v1/auth/login HTTP/1.1\r\n${host}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /v1/me/account HTTP/1.1\r\n${host}\r\n\r\n`,
+      ],
+      [
+        'broken chunked encoding',
+        `POST /v1/auth/login HTTP/1.1\r\n${host}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`,
+      ],
       ['headers over 16 KB', `GET /healthz HTTP/1.1\r\n${host}X-Big: ${'b'.repeat(20_000)}\r\n\r\n`],
       ['a NUL in the path', `GET /heal\u0000thz HTTP/1.1\r\n${host}\r\n`],
     ];

@@ -25,7 +25,13 @@ describe(`getAccount and JWT sessions (${DB_LABEL})`, () => {
   // `noExp` leaves the exp claim out (or to the claims given), since jsonwebtoken refuses an
   // undefined expiresIn.
   const sign = (claims: object, opts: jwt.SignOptions = {}, secret = SECRET, noExp = false) => {
-    const options: jwt.SignOptions = { algorithm: 'HS256', subject: user.id, issuer: 'rst', audience: 'rst-api', ...opts };
+    const options: jwt.SignOptions = {
+      algorithm: 'HS256',
+      subject: user.id,
+      issuer: 'rst',
+      audience: 'rst-api',
+      ...opts,
+    };
     if (!noExp) options.expiresIn ??= 600;
     return jwt.sign({ ver: 0, ...claims }, secret, options);
   };
@@ -101,7 +107,9 @@ describe(`getAccount and JWT sessions (${DB_LABEL})`, () => {
 
   it('refuses a query string the operation does not declare, with the parameter named', async () => {
     // GET /v1/me/account has no parameters; skipping its (empty) validation must not let one through.
-    const res = await fetch(`${server.url}/v1/me/account?debug=1`, { headers: { authorization: `Bearer ${user.token}` } });
+    const res = await fetch(`${server.url}/v1/me/account?debug=1`, {
+      headers: { authorization: `Bearer ${user.token}` },
+    });
     expect(res.status).to.equal(400);
     const problem = (await res.json()) as { code: string; errors: { path: string; message: string }[] };
     expect(problem.code).to.equal('validation_failed');

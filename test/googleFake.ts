@@ -43,7 +43,10 @@ export async function startGoogleFake(): Promise<GoogleFake> {
     if (req.method === 'GET' && req.url === '/certs') {
       fetches++;
       // Google sends a max-age, which the library honours: the service fetches once per window.
-      res.writeHead(200, { 'Content-Type': 'application/json; charset=UTF-8', 'Cache-Control': 'public, max-age=3600' });
+      res.writeHead(200, {
+        'Content-Type': 'application/json; charset=UTF-8',
+        'Cache-Control': 'public, max-age=3600',
+      });
       res.end(JSON.stringify({ [kid]: certificate }));
       return;
     }
@@ -96,7 +99,9 @@ export function otherKey(): KeyObject {
 
 /** A Google-style subject: up to 21 decimal digits, unique per call. */
 export function newSub(): string {
-  return `1${BigInt(`0x${randomBytes(8).toString('hex')}`).toString().padStart(20, '0')}`.slice(0, 21);
+  return `1${BigInt(`0x${randomBytes(8).toString('hex')}`)
+    .toString()
+    .padStart(20, '0')}`.slice(0, 21);
 }
 
 // ---------------------------------------------------------------- a minimal DER X.509 writer
@@ -148,6 +153,9 @@ function selfSignedCertificate(privateKey: KeyObject, publicKey: KeyObject, cn: 
   );
   const signature = sign('sha256', tbs, privateKey);
   const cert = seq(tbs, SHA256_WITH_RSA, der(0x03, Buffer.from([0]), signature));
-  const lines = cert.toString('base64').match(/.{1,64}/g)!.join('\n');
+  const lines = cert
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n');
   return `-----BEGIN CERTIFICATE-----\n${lines}\n-----END CERTIFICATE-----\n`;
 }

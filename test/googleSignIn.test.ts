@@ -9,21 +9,33 @@ const USERNAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$/;
 /** A session JWT as this server signs them, for an account the API would not give one to
  * (an unverified one): a token "issued before" a Google takeover. */
 const sessionFor = (accountId: string) =>
-  jwt.sign({ ver: 0 }, TEST_ENV.JWT_SECRET!, { algorithm: 'HS256', subject: accountId, issuer: 'rst', audience: 'rst-api', expiresIn: 600 });
+  jwt.sign({ ver: 0 }, TEST_ENV.JWT_SECRET!, {
+    algorithm: 'HS256',
+    subject: accountId,
+    issuer: 'rst',
+    audience: 'rst-api',
+    expiresIn: 600,
+  });
 
 describe(`googleSignIn (${DB_LABEL})`, () => {
   let google: GoogleFake;
   let server: TestServer;
   before(async () => {
     google = await startGoogleFake();
-    server = await startServer({ env: { GOOGLE_CLIENT_ID: `other-client.apps.googleusercontent.com, ${google.audience}`, GOOGLE_CERTS_URL: google.certsUrl } });
+    server = await startServer({
+      env: {
+        GOOGLE_CLIENT_ID: `other-client.apps.googleusercontent.com, ${google.audience}`,
+        GOOGLE_CERTS_URL: google.certsUrl,
+      },
+    });
   });
   after(async () => {
     await server?.stop();
     await google?.stop();
   });
 
-  const signIn = (credential: string, nonce?: string) => googleSignIn({ client: server.client, body: nonce === undefined ? { credential } : { credential, nonce } });
+  const signIn = (credential: string, nonce?: string) =>
+    googleSignIn({ client: server.client, body: nonce === undefined ? { credential } : { credential, nonce } });
   const accountOf = async (token: string) => (await getAccount({ client: server.as(token), throwOnError: true })).data;
 
   describe('sign-up, sign-in and linking', () => {
@@ -44,7 +56,12 @@ describe(`googleSignIn (${DB_LABEL})`, () => {
       });
       expect(account.available_sign_in_methods).to.deep.equal(['google']);
       expect(account.username).to.match(USERNAME);
-      expect(account.username).to.equal(email.split('@')[0]!.toLowerCase().replace(/[^a-z0-9_.-]+/g, '_'));
+      expect(account.username).to.equal(
+        email
+          .split('@')[0]!
+          .toLowerCase()
+          .replace(/[^a-z0-9_.-]+/g, '_'),
+      );
     });
 
     it('signs the same Google subject in again without creating another account', async () => {
@@ -71,7 +88,13 @@ describe(`googleSignIn (${DB_LABEL})`, () => {
       expect(response!.status).to.equal(200);
       expect(data).to.include({ account_created: false });
       const account = await accountOf(data!.access_token);
-      expect(account).to.include({ id: user.id, username: user.username, google_linked: true, has_password: true, can_unlink_google: true });
+      expect(account).to.include({
+        id: user.id,
+        username: user.username,
+        google_linked: true,
+        has_password: true,
+        can_unlink_google: true,
+      });
       expect(account.available_sign_in_methods).to.deep.equal(['password', 'google']);
       // Nothing about the account was in doubt: the old session and the password still work.
       expect((await accountOf(user.token)).id).to.equal(user.id);
@@ -85,17 +108,28 @@ describe(`googleSignIn (${DB_LABEL})`, () => {
       const created = await register({ client: server.client, body: squatter, throwOnError: true });
       const oldSession = sessionFor(created.data.id);
       expect((await accountOf(oldSession)).id).to.equal(created.data.id); // the session worked before
-      const key = (await createApiKey({ client: server.as(oldSession), body: { name: 'squatter' }, throwOnError: true })).data.raw_key;
+      const key = (
+        await createApiKey({ client: server.as(oldSession), body: { name: 'squatter' }, throwOnError: true })
+      ).data.raw_key;
       expect((await accountOf(key)).id).to.equal(created.data.id);
 
       const { data, response } = await signIn(google.mint({ sub: newSub(), email: squatter.email }));
       expect(response!.status).to.equal(200);
       expect(data).to.include({ account_created: false });
       const account = await accountOf(data!.access_token);
-      expect(account).to.include({ id: created.data.id, email_verified: true, google_linked: true, has_password: false, can_unlink_google: false });
+      expect(account).to.include({
+        id: created.data.id,
+        email_verified: true,
+        google_linked: true,
+        has_password: false,
+        can_unlink_google: false,
+      });
       expect(account.available_sign_in_methods).to.deep.equal(['google']);
 
-      const byPassword = await login({ client: server.client, body: { username: squatter.username, password: squatter.password } });
+      const byPassword = await login({
+        client: server.client,
+        body: { username: squatter.username, password: squatter.password },
+      });
       expect(byPassword.response!.status).to.equal(401);
       expect(byPassword.error).to.include({ code: 'invalid_credentials' });
       for (const credential of [oldSession, key]) {
@@ -142,15 +176,25 @@ describe(`googleSignIn (${DB_LABEL})`, () => {
 
     it('accepts email_verified sent as the string "true", and a matching nonce', async () => {
       const nonce = 'n-0S6_WzA2Mj';
-      const { data, response } = await signIn(google.mint({ sub: newSub(), email: uniqueUser('gstr').email }, { claims: { email_verified: 'true', nonce } }), nonce);
+      const { data, response } = await signIn(
+        google.mint({ sub: newSub(), email: uniqueUser('gstr').email }, { claims: { email_verified: 'true', nonce } }),
+        nonce,
+      );
       expect(response!.status).to.equal(200);
       expect(data).to.include({ account_created: true });
     });
 
     it('accepts the issuer without a scheme, and every configured audience', async () => {
-      const a = await signIn(google.mint({ sub: newSub(), email: uniqueUser('giss').email }, { claims: { iss: 'accounts.google.com' } }));
+      const a = await signIn(
+        google.mint({ sub: newSub(), email: uniqueUser('giss').email }, { claims: { iss: 'accounts.google.com' } }),
+      );
       expect(a.response!.status).to.equal(200);
-      const b = await signIn(google.mint({ sub: newSub(), email: uniqueUser('gaud').email }, { claims: { aud: 'other-client.apps.googleusercontent.com' } }));
+      const b = await signIn(
+        google.mint(
+          { sub: newSub(), email: uniqueUser('gaud').email },
+          { claims: { aud: 'other-client.apps.googleusercontent.com' } },
+        ),
+      );
       expect(b.response!.status).to.equal(200);
     });
 
@@ -165,11 +209,14 @@ describe(`googleSignIn (${DB_LABEL})`, () => {
 
     it('links one pre-registered account once under 5 concurrent sign-ins', async () => {
       const user = await registeredUser(server, 'glrace');
-      const results = await Promise.all(Array.from({ length: 5 }, () => signIn(google.mint({ sub: newSub(), email: user.email }))));
+      const results = await Promise.all(
+        Array.from({ length: 5 }, () => signIn(google.mint({ sub: newSub(), email: user.email }))),
+      );
       // Five different subjects race for one email: exactly one may own it.
       const won = results.filter((r) => r.response!.status === 200);
       expect(won).to.have.length(1);
-      for (const r of results.filter((r) => r.response!.status !== 200)) expect(r.error).to.include({ code: 'invalid_google_credential' });
+      for (const r of results.filter((r) => r.response!.status !== 200))
+        expect(r.error).to.include({ code: 'invalid_google_credential' });
       expect((await accountOf(won[0]!.data!.access_token)).id).to.equal(user.id);
     });
   });
@@ -178,26 +225,54 @@ describe(`googleSignIn (${DB_LABEL})`, () => {
     const identity = () => ({ sub: newSub(), email: uniqueUser('gbad').email });
     const now = () => Math.floor(Date.now() / 1000);
     const cases: [string, () => string, string?][] = [
-      ['a wrong audience', () => google.mint(identity(), { claims: { aud: 'someone-else.apps.googleusercontent.com' } })],
+      [
+        'a wrong audience',
+        () => google.mint(identity(), { claims: { aud: 'someone-else.apps.googleusercontent.com' } }),
+      ],
       ['an expired token', () => google.mint(identity(), { claims: { iat: now() - 7200, exp: now() - 3600 } })],
-      ['a token issued in the future', () => google.mint(identity(), { claims: { iat: now() + 3600, exp: now() + 7200 } })],
+      [
+        'a token issued in the future',
+        () => google.mint(identity(), { claims: { iat: now() + 3600, exp: now() + 7200 } }),
+      ],
       ['a token without exp', () => google.mint(identity(), { claims: { exp: undefined } })],
       ['a signature by another key under the served kid', () => google.mint(identity(), { key: otherKey() })],
       ['an unknown kid', () => google.mint(identity(), { header: { kid: 'not-a-served-kid' } })],
-      ['a tampered payload', () => {
-        const [h, , s] = google.mint(identity()).split('.');
-        const forged = Buffer.from(JSON.stringify({ iss: 'https://accounts.google.com', aud: google.audience, sub: '1', email: 'admin@example.test', email_verified: true, iat: now(), exp: now() + 600 })).toString('base64url');
-        return `${h}.${forged}.${s}`;
-      }],
-      ['alg: none', () => {
-        const [, p] = google.mint(identity()).split('.');
-        return `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${p}.`;
-      }],
-      ['alg: none keeping the kid and a signature', () => {
-        const [, p, s] = google.mint(identity()).split('.');
-        return `${Buffer.from(JSON.stringify({ alg: 'none', kid: google.kid })).toString('base64url')}.${p}.${s}`;
-      }],
-      ['HS256 with the public certificate as the secret', () => hmacWithCertificate(google.mint(identity()), google.certificate)],
+      [
+        'a tampered payload',
+        () => {
+          const [h, , s] = google.mint(identity()).split('.');
+          const forged = Buffer.from(
+            JSON.stringify({
+              iss: 'https://accounts.google.com',
+              aud: google.audience,
+              sub: '1',
+              email: 'admin@example.test',
+              email_verified: true,
+              iat: now(),
+              exp: now() + 600,
+            }),
+          ).toString('base64url');
+          return `${h}.${forged}.${s}`;
+        },
+      ],
+      [
+        'alg: none',
+        () => {
+          const [, p] = google.mint(identity()).split('.');
+          return `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${p}.`;
+        },
+      ],
+      [
+        'alg: none keeping the kid and a signature',
+        () => {
+          const [, p, s] = google.mint(identity()).split('.');
+          return `${Buffer.from(JSON.stringify({ alg: 'none', kid: google.kid })).toString('base64url')}.${p}.${s}`;
+        },
+      ],
+      [
+        'HS256 with the public certificate as the secret',
+        () => hmacWithCertificate(google.mint(identity()), google.certificate),
+      ],
       ['a wrong issuer', () => google.mint(identity(), { claims: { iss: 'https://evil.example' } })],
       ["Google's universe domain as issuer", () => google.mint(identity(), { claims: { iss: 'googleapis.com' } })],
       ['an unverified email', () => google.mint(identity(), { claims: { email_verified: false } })],
@@ -235,7 +310,7 @@ describe(`googleSignIn (${DB_LABEL})`, () => {
       expect(extra.error).to.include({ code: 'validation_failed' });
     });
 
-    it("fetches the certificates once per max-age, not once per sign-in", async () => {
+    it('fetches the certificates once per max-age, not once per sign-in', async () => {
       await signIn(google.mint(identity()));
       const fetched = google.fetches();
       expect(fetched).to.be.at.least(1);
@@ -257,7 +332,10 @@ describe(`googleSignIn without GOOGLE_CLIENT_ID (${DB_LABEL})`, () => {
   it('answers 503 google_not_configured', async () => {
     const google = await startGoogleFake();
     try {
-      const { error, response } = await googleSignIn({ client: server.client, body: { credential: google.mint({ sub: newSub(), email: uniqueUser('gnc').email }) } });
+      const { error, response } = await googleSignIn({
+        client: server.client,
+        body: { credential: google.mint({ sub: newSub(), email: uniqueUser('gnc').email }) },
+      });
       expect(response!.status).to.equal(503);
       expect(error).to.include({ code: 'google_not_configured' });
     } finally {
@@ -277,7 +355,9 @@ describe(`googleSignIn limits and outages (${DB_LABEL})`, () => {
     gone = await startGoogleFake();
     await gone.stop();
     // One after the other, so a start that fails leaves the other server reachable by after().
-    limited = await startServer({ env: { GOOGLE_CLIENT_ID: google.audience, GOOGLE_CERTS_URL: google.certsUrl, RATE_LIMIT_GOOGLE_IP: '3/900' } });
+    limited = await startServer({
+      env: { GOOGLE_CLIENT_ID: google.audience, GOOGLE_CERTS_URL: google.certsUrl, RATE_LIMIT_GOOGLE_IP: '3/900' },
+    });
     orphan = await startServer({ env: { GOOGLE_CLIENT_ID: gone.audience, GOOGLE_CERTS_URL: gone.certsUrl } });
   });
   after(async () => {
@@ -290,7 +370,10 @@ describe(`googleSignIn limits and outages (${DB_LABEL})`, () => {
       const { response } = await googleSignIn({ client: limited.client, body: { credential: 'garbage' } });
       expect(response!.status).to.equal(401);
     }
-    const { error, response } = await googleSignIn({ client: limited.client, body: { credential: google.mint({ sub: newSub(), email: uniqueUser('grl').email }) } });
+    const { error, response } = await googleSignIn({
+      client: limited.client,
+      body: { credential: google.mint({ sub: newSub(), email: uniqueUser('grl').email }) },
+    });
     expect(response!.status).to.equal(429);
     expect(error).to.include({ code: 'too_many_requests' });
     expect(Number(response!.headers.get('retry-after'))).to.be.within(1, 900);
@@ -298,7 +381,10 @@ describe(`googleSignIn limits and outages (${DB_LABEL})`, () => {
 
   it("answers 503 service_unavailable, not 401, when Google's certificates cannot be fetched", async () => {
     // A token that would pass if the certificates could be read.
-    const { error, response } = await googleSignIn({ client: orphan.client, body: { credential: gone.mint({ sub: newSub(), email: uniqueUser('gout').email }) } });
+    const { error, response } = await googleSignIn({
+      client: orphan.client,
+      body: { credential: gone.mint({ sub: newSub(), email: uniqueUser('gout').email }) },
+    });
     expect(response!.status).to.equal(503);
     expect(error).to.include({ code: 'service_unavailable' });
     expect(Number(response!.headers.get('retry-after'))).to.be.above(0);

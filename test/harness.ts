@@ -85,7 +85,10 @@ export async function checkResponse(method: string, url: string, res: Response):
   if (res.status >= 400 && !type.startsWith('application/problem+json')) fail(`error with content-type ${type}`);
   if (res.status < 400 && !type.startsWith('application/json')) fail(`success with content-type ${type}`);
   if (res.status === 401 && !res.headers.get('www-authenticate')) fail('401 without WWW-Authenticate');
-  if ((res.status === 429 || (res.status === 503 && (body as { code?: string })?.code !== 'google_not_configured')) && !res.headers.get('retry-after')) {
+  if (
+    (res.status === 429 || (res.status === 503 && (body as { code?: string })?.code !== 'google_not_configured')) &&
+    !res.headers.get('retry-after')
+  ) {
     fail('no Retry-After');
   }
   const operation = contract.router.matchOperation({ method, path: pathname, headers: {} });
@@ -97,7 +100,8 @@ export async function checkResponse(method: string, url: string, res: Response):
   const responses = (operation.responses ?? {}) as Record<string, unknown>;
   if (!responses[String(res.status)] && !responses.default) fail('status not documented');
   const result = contract.validateResponse(body, operation, res.status);
-  if (result.errors?.length) fail(`body does not match the contract: ${JSON.stringify(result.errors)} in ${text.slice(0, 300)}`);
+  if (result.errors?.length)
+    fail(`body does not match the contract: ${JSON.stringify(result.errors)} in ${text.slice(0, 300)}`);
 }
 
 /** fetch that validates every response against the contract before the SDK sees it. */
@@ -178,14 +182,25 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   if (shared && !databaseUrl) throw new Error('two instances need PostgreSQL (PGlite is single-process)');
   const dataDir = databaseUrl ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'rst-test-'));
 
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...TEST_ENV, ...opts.env, PORT: '0', HOST: '127.0.0.1' };
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    ...TEST_ENV,
+    ...opts.env,
+    PORT: '0',
+    HOST: '127.0.0.1',
+  };
   if (databaseUrl) {
     const dialed = new URL(databaseUrl);
     if (opts.connectThrough) dialed.host = opts.connectThrough;
     env.DATABASE_URL = dialed.href;
   } else env.DATA_DIR = dataDir!;
 
-  const child = spawn(process.execPath, [path.join(ROOT, opts.entry ?? 'server.ts')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(ROOT, opts.entry ?? 'server.ts')], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   const waiters = new Set<() => void>();
   const onData = (chunk: Buffer) => {
@@ -245,8 +260,11 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     consoleMail: (to, nth = 1) =>
       new Promise((resolve, reject) => {
         const check = () => {
-          const mails = [...output.matchAll(/----- rst auth mail[^\n]*\nTo: ([^\n]+)\nSubject: ([^\n]*)\n\n([\s\S]*?)\n----- end of mail -----/g)]
-            .filter((m) => m[1] === to.toLowerCase());
+          const mails = [
+            ...output.matchAll(
+              /----- rst auth mail[^\n]*\nTo: ([^\n]+)\nSubject: ([^\n]*)\n\n([\s\S]*?)\n----- end of mail -----/g,
+            ),
+          ].filter((m) => m[1] === to.toLowerCase());
           if (mails.length >= nth) {
             clearTimeout(timer);
             waiters.delete(check);
@@ -285,7 +303,9 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
       const tablesQuery = `select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'`;
       if (databaseUrl) {
         const tables = await sqlPg<{ table_name: string }>(tablesQuery);
-        const parts = await Promise.all(tables.map(async (t) => JSON.stringify(await sqlPg(`select * from "${t.table_name}"`))));
+        const parts = await Promise.all(
+          tables.map(async (t) => JSON.stringify(await sqlPg(`select * from "${t.table_name}"`))),
+        );
         return parts.join('\n');
       }
       if (child.exitCode === null) child.kill('SIGTERM');
@@ -322,17 +342,28 @@ let counter = 0;
 /** A unique username/email pair for one test. */
 export function uniqueUser(prefix = 'user'): { username: string; email: string; password: string } {
   const id = `${Date.now().toString(36)}${(counter++).toString(36)}${randomBytes(2).toString('hex')}`;
-  return { username: `${prefix}_${id}`.slice(0, 32), email: `${prefix}.${id}@example.test`, password: `pass phrase ${randomBytes(6).toString('hex')}` };
+  return {
+    username: `${prefix}_${id}`.slice(0, 32),
+    email: `${prefix}.${id}@example.test`,
+    password: `pass phrase ${randomBytes(6).toString('hex')}`,
+  };
 }
 
 /** Registers an account and verifies it with the code from the console mailer; returns a JWT. */
-export async function registeredUser(server: TestServer, prefix = 'user'): Promise<{ username: string; email: string; password: string; id: string; token: string }> {
+export async function registeredUser(
+  server: TestServer,
+  prefix = 'user',
+): Promise<{ username: string; email: string; password: string; id: string; token: string }> {
   const { register, verifyEmail, login } = await import('../generated/sdk.gen.ts');
   const user = uniqueUser(prefix);
   const created = await register({ client: server.client, body: user, throwOnError: true });
   const mail = await server.consoleMail(user.email);
   const code = /code is: (\d{6})/.exec(mail.text)![1]!;
   await verifyEmail({ client: server.client, body: { email: user.email, code }, throwOnError: true });
-  const session = await login({ client: server.client, body: { username: user.username, password: user.password }, throwOnError: true });
+  const session = await login({
+    client: server.client,
+    body: { username: user.username, password: user.password },
+    throwOnError: true,
+  });
   return { ...user, id: created.data.id, token: session.data.access_token };
 }

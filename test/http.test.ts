@@ -108,7 +108,10 @@ describe('the harness itself', () => {
       thrown = err;
     }
     expect(String(thrown)).to.match(/does not match the contract/);
-    const serverError = new Response(JSON.stringify({ type: 'x', title: 'x', status: 500, code: 'internal_error' }), { status: 500, headers: { ...headers, 'content-type': 'application/problem+json' } });
+    const serverError = new Response(JSON.stringify({ type: 'x', title: 'x', status: 500, code: 'internal_error' }), {
+      status: 500,
+      headers: { ...headers, 'content-type': 'application/problem+json' },
+    });
     thrown = undefined;
     try {
       await checkResponse('GET', 'http://127.0.0.1/v1/me/account', serverError);
@@ -122,7 +125,9 @@ describe('the harness itself', () => {
 describe('configuration', () => {
   const boot = (env: Record<string, string>) =>
     new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [path.join(ROOT, 'server.ts')], { env: { PATH: process.env.PATH ?? '', ...TEST_ENV, DATA_DIR: '/nonexistent/never-created', ...env } });
+      const child = spawn(process.execPath, [path.join(ROOT, 'server.ts')], {
+        env: { PATH: process.env.PATH ?? '', ...TEST_ENV, DATA_DIR: '/nonexistent/never-created', ...env },
+      });
       let stderr = '';
       child.stderr.on('data', (d) => (stderr += d));
       child.on('exit', (code) => resolve({ code, stderr }));
@@ -134,7 +139,9 @@ describe('configuration', () => {
     const lines = stderr.trim().split('\n');
     expect(lines).to.have.length(3);
     expect(lines[0]).to.match(/PORT/);
-    expect(stderr).to.match(/SCRYPT_LOG_N/).and.match(/RATE_LIMIT_LOGIN_IP/);
+    expect(stderr)
+      .to.match(/SCRYPT_LOG_N/)
+      .and.match(/RATE_LIMIT_LOGIN_IP/);
   });
 
   it('refuses to start in production without JWT_SECRET, and a short JWT_SECRET anywhere', async () => {
@@ -149,6 +156,8 @@ describe('configuration', () => {
   it('never echoes a DATABASE_URL that may hold a password', async () => {
     const { code, stderr } = await boot({ DATABASE_URL: 'not a url with s3cret' });
     expect(code).to.equal(2);
-    expect(stderr).to.match(/DATABASE_URL/).and.not.match(/s3cret/);
+    expect(stderr)
+      .to.match(/DATABASE_URL/)
+      .and.not.match(/s3cret/);
   });
 });

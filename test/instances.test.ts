@@ -17,7 +17,9 @@ const MAIL = /----- rst auth mail[^\n]*\nTo: ([^\n]+)\nSubject: ([^\n]*)\n\n([\s
 
 /** Console-delivered mails to this address in the output of every given server. */
 function mailsTo(servers: TestServer[], email: string): string[] {
-  return servers.flatMap((s) => [...s.output().matchAll(MAIL)].filter((m) => m[1] === email.toLowerCase()).map((m) => m[3]!));
+  return servers.flatMap((s) =>
+    [...s.output().matchAll(MAIL)].filter((m) => m[1] === email.toLowerCase()).map((m) => m[3]!),
+  );
 }
 
 async function waitForMails(servers: TestServer[], email: string, n: number, timeoutMs = 15_000): Promise<string[]> {
@@ -33,14 +35,22 @@ async function waitForMails(servers: TestServer[], email: string, n: number, tim
 const codeIn = (text: string) => /code is: (\d{6})/.exec(text)![1]!;
 
 /** One GET on a connection of its own, so the kernel hands each to a worker afresh. */
-function getFresh(url: string, requestId: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+function getFresh(
+  url: string,
+  requestId: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, headers: { 'X-Request-Id': requestId, Connection: 'close', ...headers } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    });
+    const req = http.get(
+      url,
+      { agent: false, headers: { 'X-Request-Id': requestId, Connection: 'close', ...headers } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+      },
+    );
     req.on('error', reject);
   });
 }
@@ -77,7 +87,11 @@ if (ON_POSTGRES) {
 
     it('share sessions: a JWT from one instance is accepted by the other', async () => {
       const user = await verifiedUser('jwt');
-      const session = await login({ client: a.client, body: { username: user.username, password: user.password }, throwOnError: true });
+      const session = await login({
+        client: a.client,
+        body: { username: user.username, password: user.password },
+        throwOnError: true,
+      });
       const account = await getAccount({ client: b.as(session.data.access_token), throwOnError: true });
       expect(account.data.username).to.equal(user.username);
     });
@@ -85,11 +99,17 @@ if (ON_POSTGRES) {
     it('hold the login limit across instances: 10 failures alternating between them, then 429 on either', async () => {
       const user = await verifiedUser('limit');
       for (let i = 0; i < 10; i++) {
-        const { response } = await login({ client: (i % 2 ? b : a).client, body: { username: user.username, password: 'wrong password' } });
+        const { response } = await login({
+          client: (i % 2 ? b : a).client,
+          body: { username: user.username, password: 'wrong password' },
+        });
         expect(response!.status, `failure ${i + 1} on ${i % 2 ? 'b' : 'a'}`).to.equal(401);
       }
       for (const server of [a, b]) {
-        const { error, response } = await login({ client: server.client, body: { username: user.username, password: user.password } });
+        const { error, response } = await login({
+          client: server.client,
+          body: { username: user.username, password: user.password },
+        });
         expect(response!.status).to.equal(429);
         expect(error).to.include({ code: 'too_many_requests' });
       }
@@ -101,7 +121,10 @@ if (ON_POSTGRES) {
       const code = codeIn((await waitForMails([a, b], user.email, 1))[0]!);
       const wrong = code === '000000' ? '111111' : '000000';
       for (let i = 0; i < 5; i++) {
-        const { error, response } = await verifyEmail({ client: (i % 2 ? b : a).client, body: { email: user.email, code: wrong } });
+        const { error, response } = await verifyEmail({
+          client: (i % 2 ? b : a).client,
+          body: { email: user.email, code: wrong },
+        });
         expect(response!.status).to.equal(400);
         expect(error).to.include({ code: 'invalid_code' });
       }
@@ -114,21 +137,27 @@ if (ON_POSTGRES) {
       const user = uniqueUser('once');
       await register({ client: a.client, body: user, throwOnError: true });
       const code = codeIn((await waitForMails([a, b], user.email, 1))[0]!);
-      const results = await Promise.all([a, b, a, b].map((s) => verifyEmail({ client: s.client, body: { email: user.email, code } })));
+      const results = await Promise.all(
+        [a, b, a, b].map((s) => verifyEmail({ client: s.client, body: { email: user.email, code } })),
+      );
       expect(results.map((r) => r.response!.status).sort()).to.deep.equal([200, 400, 400, 400]);
     });
 
     it('deliver each outbox email exactly once although both run a delivery worker', async function () {
       this.timeout(60_000);
       const users = Array.from({ length: 24 }, () => uniqueUser('outbox'));
-      await Promise.all(users.map((user, i) => register({ client: (i % 2 ? b : a).client, body: user, throwOnError: true })));
+      await Promise.all(
+        users.map((user, i) => register({ client: (i % 2 ? b : a).client, body: user, throwOnError: true })),
+      );
       // A resend for a third of them: a job row turned into a second mail by whichever worker.
       const resent = users.filter((_, i) => i % 3 === 0);
-      for (const [i, user] of resent.entries()) await resendVerification({ client: (i % 2 ? a : b).client, body: { email: user.email }, throwOnError: true });
+      for (const [i, user] of resent.entries())
+        await resendVerification({ client: (i % 2 ? a : b).client, body: { email: user.email }, throwOnError: true });
       for (const user of users) await waitForMails([a, b], user.email, resent.includes(user) ? 2 : 1);
       // Two more poll rounds of both workers: a duplicate would show up now.
       await sleep(2500);
-      for (const user of users) expect(mailsTo([a, b], user.email), user.email).to.have.length(resent.includes(user) ? 2 : 1);
+      for (const user of users)
+        expect(mailsTo([a, b], user.email), user.email).to.have.length(resent.includes(user) ? 2 : 1);
       const rows = await a.sql<{ pending: number; twice: number }>(
         `select count(*) filter (where sent_at is null)::int as pending, count(*) filter (where attempts > 1)::int as twice
          from outbox where recipient = any($1::text[])`,
@@ -150,8 +179,18 @@ if (ON_POSTGRES) {
 
     /** Workers that said they listen and have not been reported dead. */
     const workerPids = () => {
-      const dead = server.logs().filter((l) => l.msg === 'worker died; starting another').map((l) => l.workerPid as number);
-      return [...new Set(server.logs().filter((l) => l.msg === 'worker listening').map((l) => l.pid as number))].filter((pid) => !dead.includes(pid));
+      const dead = server
+        .logs()
+        .filter((l) => l.msg === 'worker died; starting another')
+        .map((l) => l.workerPid as number);
+      return [
+        ...new Set(
+          server
+            .logs()
+            .filter((l) => l.msg === 'worker listening')
+            .map((l) => l.pid as number),
+        ),
+      ].filter((pid) => !dead.includes(pid));
     };
 
     it('starts two workers besides the primary and prints the URL once', async () => {
@@ -175,7 +214,12 @@ if (ON_POSTGRES) {
       const user = uniqueUser('cluster');
       expect((await register({ client: server.client, body: user })).response!.status).to.equal(201);
       await server.waitForLog((l) => l.msg === 'request' && l.requestId === ids.at(-1));
-      const pids = new Set(server.logs().filter((l) => l.msg === 'request' && ids.includes(l.requestId as string)).map((l) => l.pid));
+      const pids = new Set(
+        server
+          .logs()
+          .filter((l) => l.msg === 'request' && ids.includes(l.requestId as string))
+          .map((l) => l.pid),
+      );
       expect([...pids].sort()).to.deep.equal(workerPids().sort());
     });
 
@@ -186,7 +230,9 @@ if (ON_POSTGRES) {
       for (let i = 0; i < 4; i++) {
         const res = await getFresh(`${server.url}/metrics`, `scrape-${i}`, { Authorization: `Bearer ${TOKEN}` });
         expect(res.status).to.equal(200);
-        const line = res.body.split('\n').find((l) => l.startsWith('rst_http_requests_total{operation="healthz",status="200"}'));
+        const line = res.body
+          .split('\n')
+          .find((l) => l.startsWith('rst_http_requests_total{operation="healthz",status="200"}'));
         expect(Number(line?.split(' ').pop()), 'healthz requests summed over both workers').to.equal(before + 10);
       }
     });
@@ -217,7 +263,12 @@ if (ON_POSTGRES) {
 describe(`WEB_CONCURRENCY on the embedded database (${DB_LABEL})`, () => {
   it('refuses more than one worker without DATABASE_URL, naming the variable', () => {
     const env: Record<string, string> = { PATH: process.env.PATH ?? '', ...TEST_ENV, WEB_CONCURRENCY: '2', PORT: '0' };
-    const run = spawnSync(process.execPath, [path.join(ROOT, 'server.ts')], { cwd: ROOT, env, encoding: 'utf8', timeout: 20_000 });
+    const run = spawnSync(process.execPath, [path.join(ROOT, 'server.ts')], {
+      cwd: ROOT,
+      env,
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     expect(run.status).to.equal(2);
     expect(run.stderr).to.match(/configuration error: WEB_CONCURRENCY: more than 1 worker needs DATABASE_URL/);
   });

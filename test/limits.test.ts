@@ -36,8 +36,18 @@ async function userOn(server: TestServer, prefix: string) {
   const user = uniqueUser(prefix);
   await register({ client: server.client, body: user, headers: from(freshIp()), throwOnError: true });
   const code = /code is: (\d{6})/.exec((await server.consoleMail(user.email)).text)![1]!;
-  await verifyEmail({ client: server.client, body: { email: user.email, code }, headers: from(freshIp()), throwOnError: true });
-  const session = await login({ client: server.client, body: { username: user.username, password: user.password }, headers: from(freshIp()), throwOnError: true });
+  await verifyEmail({
+    client: server.client,
+    body: { email: user.email, code },
+    headers: from(freshIp()),
+    throwOnError: true,
+  });
+  const session = await login({
+    client: server.client,
+    body: { username: user.username, password: user.password },
+    headers: from(freshIp()),
+    throwOnError: true,
+  });
   return { ...user, token: session.data.access_token };
 }
 
@@ -60,7 +70,9 @@ describe(`rate limits (${DB_LABEL})`, () => {
   let google: GoogleFake;
   before(async () => {
     google = await startGoogleFake();
-    server = await startServer({ env: { ...TIGHT, GOOGLE_CLIENT_ID: google.audience, GOOGLE_CERTS_URL: google.certsUrl } });
+    server = await startServer({
+      env: { ...TIGHT, GOOGLE_CLIENT_ID: google.audience, GOOGLE_CERTS_URL: google.certsUrl },
+    });
   });
   after(async () => {
     await server?.stop();
@@ -75,12 +87,25 @@ describe(`rate limits (${DB_LABEL})`, () => {
     for (const [route, item] of Object.entries<Record<string, any>>(spec.paths)) {
       for (const [method, op] of Object.entries<any>(item)) {
         if ((op.security ?? spec.security ?? []).length > 0 || probes.includes(op.operationId)) continue;
-        open.push({ operationId: op.operationId, method, path: route, example: op.requestBody?.content?.['application/json']?.example });
+        open.push({
+          operationId: op.operationId,
+          method,
+          path: route,
+          example: op.requestBody?.content?.['application/json']?.example,
+        });
       }
     }
 
     it('lists the operations this covers (register, login, verification, recovery, Google)', () => {
-      expect(open.map((o) => o.operationId).sort()).to.include.members(['forgotPassword', 'googleSignIn', 'login', 'register', 'resendVerification', 'resetPassword', 'verifyEmail']);
+      expect(open.map((o) => o.operationId).sort()).to.include.members([
+        'forgotPassword',
+        'googleSignIn',
+        'login',
+        'register',
+        'resendVerification',
+        'resetPassword',
+        'verifyEmail',
+      ]);
     });
 
     for (const op of open) {
@@ -108,7 +133,8 @@ describe(`rate limits (${DB_LABEL})`, () => {
 
   it('limits registrations per IP (429 names the quota and the window), other addresses unaffected', async () => {
     const ip = freshIp();
-    for (let i = 0; i < 2; i++) await register({ client: server.client, body: uniqueUser('rl'), headers: from(ip), throwOnError: true });
+    for (let i = 0; i < 2; i++)
+      await register({ client: server.client, body: uniqueUser('rl'), headers: from(ip), throwOnError: true });
     const { error, response } = await register({ client: server.client, body: uniqueUser('rl'), headers: from(ip) });
     expectLimited(response, error, 2);
     expect(response!.headers.get('ratelimit-policy')).to.equal('2;w=3600');
@@ -121,19 +147,30 @@ describe(`rate limits (${DB_LABEL})`, () => {
     const user = await userOn(server, 'lock');
     for (let i = 0; i < 10; i++) {
       const identifier = i % 2 ? user.username.toUpperCase() : user.username;
-      const { error, response } = await login({ client: server.client, body: { username: identifier, password: 'wrong password' }, headers: from(freshIp()) });
+      const { error, response } = await login({
+        client: server.client,
+        body: { username: identifier, password: 'wrong password' },
+        headers: from(freshIp()),
+      });
       expect(response!.status, `attempt ${i + 1}`).to.equal(401);
       expect(error).to.include({ code: 'invalid_credentials' });
     }
-    const { error, response } = await login({ client: server.client, body: { username: user.username, password: user.password }, headers: from(freshIp()) });
+    const { error, response } = await login({
+      client: server.client,
+      body: { username: user.username, password: user.password },
+      headers: from(freshIp()),
+    });
     expectLimited(response, error, 10);
     // The lock is on sign-in only: the session already held keeps working.
-    expect((await getAccount({ client: server.as(user.token), headers: from(freshIp()) })).response!.status).to.equal(200);
+    expect((await getAccount({ client: server.as(user.token), headers: from(freshIp()) })).response!.status).to.equal(
+      200,
+    );
   });
 
   it('gives a successful sign-in its attempt back, so only failures count', async () => {
     const user = await userOn(server, 'refund');
-    const attempt = (password: string) => login({ client: server.client, body: { username: user.username, password }, headers: from(freshIp()) });
+    const attempt = (password: string) =>
+      login({ client: server.client, body: { username: user.username, password }, headers: from(freshIp()) });
     for (let i = 0; i < 9; i++) expect((await attempt('wrong password')).response!.status).to.equal(401);
     expect((await attempt(user.password)).response!.status).to.equal(200);
     expect((await attempt('wrong password')).response!.status, 'the 10th failure').to.equal(401);
@@ -144,10 +181,18 @@ describe(`rate limits (${DB_LABEL})`, () => {
   it('limits failed sign-ins per IP whatever the identifier', async () => {
     const ip = freshIp();
     for (let i = 0; i < 3; i++) {
-      const { response } = await login({ client: server.client, body: { username: uniqueUser('ip').username, password: 'wrong password' }, headers: from(ip) });
+      const { response } = await login({
+        client: server.client,
+        body: { username: uniqueUser('ip').username, password: 'wrong password' },
+        headers: from(ip),
+      });
       expect(response!.status).to.equal(401);
     }
-    const { error, response } = await login({ client: server.client, body: { username: uniqueUser('ip').username, password: 'wrong password' }, headers: from(ip) });
+    const { error, response } = await login({
+      client: server.client,
+      body: { username: uniqueUser('ip').username, password: 'wrong password' },
+      headers: from(ip),
+    });
     expectLimited(response, error, 3);
   });
 
@@ -157,8 +202,16 @@ describe(`rate limits (${DB_LABEL})`, () => {
       const ip = freshIp();
       const refused = [
         () => getAccount({ client: server.as('not-a-jwt'), headers: from(ip) }),
-        () => getAccount({ client: server.client, headers: { ...from(ip), 'X-API-Key': 'rst_000000000000000000000000000000000000000000' } }),
-        () => getAccount({ client: server.client, headers: { ...from(ip), Authorization: 'Bearer rst_000000000000000000000000000000000000000000' } }),
+        () =>
+          getAccount({
+            client: server.client,
+            headers: { ...from(ip), 'X-API-Key': 'rst_000000000000000000000000000000000000000000' },
+          }),
+        () =>
+          getAccount({
+            client: server.client,
+            headers: { ...from(ip), Authorization: 'Bearer rst_000000000000000000000000000000000000000000' },
+          }),
       ];
       for (const call of refused) {
         const { error, response } = await call();
@@ -175,7 +228,9 @@ describe(`rate limits (${DB_LABEL})`, () => {
       expect(anonymous.response!.status).to.equal(401);
       expect(anonymous.response!.headers.get('www-authenticate')).to.equal('Bearer');
       // Another address is not affected.
-      expect((await getAccount({ client: server.as('not-a-jwt'), headers: from(freshIp()) })).response!.status).to.equal(401);
+      expect(
+        (await getAccount({ client: server.as('not-a-jwt'), headers: from(freshIp()) })).response!.status,
+      ).to.equal(401);
     });
   });
 
@@ -183,9 +238,18 @@ describe(`rate limits (${DB_LABEL})`, () => {
     it('believes only the address the proxy appended, not what the client put in front of it', async () => {
       const proxyAppended = freshIp();
       for (const spoofed of ['203.0.113.1', '198.51.100.7']) {
-        await register({ client: server.client, body: uniqueUser('spoof'), headers: { 'X-Forwarded-For': `${spoofed}, ${proxyAppended}` }, throwOnError: true });
+        await register({
+          client: server.client,
+          body: uniqueUser('spoof'),
+          headers: { 'X-Forwarded-For': `${spoofed}, ${proxyAppended}` },
+          throwOnError: true,
+        });
       }
-      const { error, response } = await register({ client: server.client, body: uniqueUser('spoof'), headers: { 'X-Forwarded-For': `192.0.2.99, ${proxyAppended}` } });
+      const { error, response } = await register({
+        client: server.client,
+        body: uniqueUser('spoof'),
+        headers: { 'X-Forwarded-For': `192.0.2.99, ${proxyAppended}` },
+      });
       expectLimited(response, error, 2);
     });
   });
@@ -201,8 +265,13 @@ describe(`rate limits without TRUST_PROXY (${DB_LABEL})`, () => {
   });
 
   it('ignores X-Forwarded-For: every request from this socket shares one bucket', async () => {
-    for (let i = 0; i < 2; i++) await register({ client: server.client, body: uniqueUser('xff'), headers: from(freshIp()), throwOnError: true });
-    const { error, response } = await register({ client: server.client, body: uniqueUser('xff'), headers: from(freshIp()) });
+    for (let i = 0; i < 2; i++)
+      await register({ client: server.client, body: uniqueUser('xff'), headers: from(freshIp()), throwOnError: true });
+    const { error, response } = await register({
+      client: server.client,
+      body: uniqueUser('xff'),
+      headers: from(freshIp()),
+    });
     expectLimited(response, error, 2);
   });
 });

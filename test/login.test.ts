@@ -14,7 +14,10 @@ describe(`login (${DB_LABEL})`, () => {
   it('signs in with the username or the email, in any case, and the token reads the account', async () => {
     const user = await registeredUser(server, 'login');
     for (const identifier of [user.username, user.username.toUpperCase(), user.email, user.email.toUpperCase()]) {
-      const { data, response } = await login({ client: server.client, body: { username: identifier, password: user.password } });
+      const { data, response } = await login({
+        client: server.client,
+        body: { username: identifier, password: user.password },
+      });
       expect(response!.status, identifier).to.equal(200);
       expect(data!.token_type).to.equal('bearer');
       expect(data!.expires_in).to.equal(3600);
@@ -32,15 +35,27 @@ describe(`login (${DB_LABEL})`, () => {
     const { verifyEmail } = await import('../generated/sdk.gen.ts');
     await verifyEmail({ client: server.client, body: { email: user.email, code }, throwOnError: true });
     const decomposed = `cafe\u0301 ${user.password}`;
-    const { response } = await login({ client: server.client, body: { username: user.username, password: decomposed } });
+    const { response } = await login({
+      client: server.client,
+      body: { username: user.username, password: decomposed },
+    });
     expect(response!.status).to.equal(200);
   });
 
   it('answers one 401 invalid_credentials for a wrong password and an unknown account', async () => {
     const user = await registeredUser(server, 'wrong');
-    const wrong = await login({ client: server.client, body: { username: user.username, password: 'not the password' } });
-    const unknown = await login({ client: server.client, body: { username: 'nobody_like_this', password: 'not the password' } });
-    const unknownEmail = await login({ client: server.client, body: { username: 'nobody@example.test', password: 'not the password' } });
+    const wrong = await login({
+      client: server.client,
+      body: { username: user.username, password: 'not the password' },
+    });
+    const unknown = await login({
+      client: server.client,
+      body: { username: 'nobody_like_this', password: 'not the password' },
+    });
+    const unknownEmail = await login({
+      client: server.client,
+      body: { username: 'nobody@example.test', password: 'not the password' },
+    });
     for (const r of [wrong, unknown, unknownEmail]) {
       expect(r.response!.status).to.equal(401);
       expect(r.error).to.deep.include({ code: 'invalid_credentials', title: 'Invalid username or password' });
@@ -55,7 +70,10 @@ describe(`login (${DB_LABEL})`, () => {
     const right = await login({ client: server.client, body: { username: user.username, password: user.password } });
     expect(right.response!.status).to.equal(403);
     expect(right.error).to.include({ code: 'email_not_verified' });
-    const wrong = await login({ client: server.client, body: { username: user.username, password: 'wrong password here' } });
+    const wrong = await login({
+      client: server.client,
+      body: { username: user.username, password: 'wrong password here' },
+    });
     expect(wrong.response!.status).to.equal(401);
   });
 
@@ -83,14 +101,18 @@ describe(`login limits (${DB_LABEL})`, () => {
       const r = await login({ client: server.client, body: { username: identifier, password: `wrong ${i} password` } });
       expect(r.response!.status).to.equal(401);
     }
-    const r = await login({ client: server.client, body: { username: user.username.toUpperCase(), password: user.password } });
+    const r = await login({
+      client: server.client,
+      body: { username: user.username.toUpperCase(), password: user.password },
+    });
     expect(r.response!.status).to.equal(429);
     expect(r.error).to.include({ code: 'too_many_requests' });
     expect(Number(r.response!.headers.get('retry-after'))).to.be.within(1, 900);
   });
 
   it('keys the limit by identifier whether or not the account exists', async () => {
-    for (let i = 0; i < 10; i++) await login({ client: server.client, body: { username: 'ghost_account', password: `guess ${i} guess` } });
+    for (let i = 0; i < 10; i++)
+      await login({ client: server.client, body: { username: 'ghost_account', password: `guess ${i} guess` } });
     const r = await login({ client: server.client, body: { username: 'GHOST_ACCOUNT', password: 'another guess' } });
     expect(r.response!.status).to.equal(429);
   });
@@ -106,7 +128,9 @@ describe(`login limits (${DB_LABEL})`, () => {
   it('holds under concurrency: of 30 simultaneous wrong guesses at most 10 are checked', async () => {
     const user = await registeredUser(server, 'burst');
     const results = await Promise.all(
-      Array.from({ length: 30 }, (_, i) => login({ client: server.client, body: { username: user.username, password: `burst guess ${i}` } })),
+      Array.from({ length: 30 }, (_, i) =>
+        login({ client: server.client, body: { username: user.username, password: `burst guess ${i}` } }),
+      ),
     );
     const statuses = results.map((r) => r.response!.status);
     expect(statuses.filter((s) => s === 401)).to.have.length(10);
@@ -118,7 +142,9 @@ describe(`password hashing queue (${DB_LABEL})`, () => {
   let server: TestServer;
   before(async () => {
     // One hash at a time, none waiting, and a cost high enough that requests overlap.
-    server = await startServer({ env: { KDF_CONCURRENCY: '1', KDF_MAX_QUEUE: '0', SCRYPT_LOG_N: '14', SCRYPT_P: '1' } });
+    server = await startServer({
+      env: { KDF_CONCURRENCY: '1', KDF_MAX_QUEUE: '0', SCRYPT_LOG_N: '14', SCRYPT_P: '1' },
+    });
   });
   after(async () => {
     await server.stop();
@@ -126,7 +152,9 @@ describe(`password hashing queue (${DB_LABEL})`, () => {
 
   it('sheds load with 503 server_busy and Retry-After instead of queueing without bound', async () => {
     const results = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => login({ client: server.client, body: { username: `busy_${i}`, password: 'some password' } })),
+      Array.from({ length: 8 }, (_, i) =>
+        login({ client: server.client, body: { username: `busy_${i}`, password: 'some password' } }),
+      ),
     );
     const busy = results.filter((r) => r.response!.status === 503);
     expect(busy.length).to.be.greaterThan(0);
@@ -148,7 +176,9 @@ describe(`password hashing queue with room (${DB_LABEL})`, () => {
   });
 
   it('queues a burst of 20 concurrent registrations instead of refusing them', async () => {
-    const results = await Promise.all(Array.from({ length: 20 }, () => register({ client: server.client, body: uniqueUser('burst') })));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => register({ client: server.client, body: uniqueUser('burst') })),
+    );
     expect(results.map((r) => r.response!.status)).to.deep.equal(Array(20).fill(201));
   });
 });
@@ -168,7 +198,9 @@ if (ON_POSTGRES) {
 
     // scrypt-kdf's format: "scrypt" (6 bytes), version (1), logN (1), r (4), p (4), ...
     const storedLogN = async (id: string) => {
-      const [row] = await cheap.sql<{ password_hash: string }>('select password_hash from accounts where id = $1', [id]);
+      const [row] = await cheap.sql<{ password_hash: string }>('select password_hash from accounts where id = $1', [
+        id,
+      ]);
       return Buffer.from(row!.password_hash, 'base64')[7];
     };
 
@@ -184,7 +216,9 @@ if (ON_POSTGRES) {
 
     it('refuses to compute a stored hash whose logN is above 20', async () => {
       const user = await registeredUser(cheap, 'hugeN');
-      const [row] = await cheap.sql<{ password_hash: string }>('select password_hash from accounts where id = $1', [user.id]);
+      const [row] = await cheap.sql<{ password_hash: string }>('select password_hash from accounts where id = $1', [
+        user.id,
+      ]);
       const bytes = Buffer.from(row!.password_hash, 'base64');
       bytes[7] = 30;
       await cheap.sql('update accounts set password_hash = $1 where id = $2', [bytes.toString('base64'), user.id]);

@@ -21,7 +21,8 @@ import { codeFrom, startSmtp, tokenFrom, type TestSmtp } from './smtp.ts';
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** The secret as a token of its own (not a piece of a longer word, id or number). */
-const appearsIn = (text: string, secret: string) => new RegExp(`(?<![0-9A-Za-z])${escape(secret)}(?![0-9A-Za-z])`).test(text);
+const appearsIn = (text: string, secret: string) =>
+  new RegExp(`(?<![0-9A-Za-z])${escape(secret)}(?![0-9A-Za-z])`).test(text);
 
 describe(`logs (${DB_LABEL})`, () => {
   let smtp: TestSmtp;
@@ -45,27 +46,43 @@ describe(`logs (${DB_LABEL})`, () => {
     await register({ client: server.client, body: user, headers: { 'X-Request-Id': requestId }, throwOnError: true });
     const code = keep('verification code', codeFrom(await smtp.waitFor(user.email)));
     const wrongCode = keep('wrong code', code === '000000' ? '111111' : '000000');
-    expect((await verifyEmail({ client: server.client, body: { email: user.email, code: wrongCode } })).response!.status).to.equal(400);
+    expect(
+      (await verifyEmail({ client: server.client, body: { email: user.email, code: wrongCode } })).response!.status,
+    ).to.equal(400);
     await verifyEmail({ client: server.client, body: { email: user.email, code }, throwOnError: true });
 
     // Sign in, fail to sign in, present refused credentials.
-    const token = keep('JWT', (await login({ client: server.client, body: { username: user.username, password: user.password }, throwOnError: true })).data.access_token);
+    const token = keep(
+      'JWT',
+      (
+        await login({
+          client: server.client,
+          body: { username: user.username, password: user.password },
+          throwOnError: true,
+        })
+      ).data.access_token,
+    );
     for (const wrong of ['Wrong-password-1', 'Wrong-password-2']) {
       keep('wrong password', wrong);
-      expect((await login({ client: server.client, body: { username: user.username, password: wrong } })).response!.status).to.equal(401);
+      expect(
+        (await login({ client: server.client, body: { username: user.username, password: wrong } })).response!.status,
+      ).to.equal(401);
     }
     const forged = keep('forged JWT', `${token.slice(0, -6)}AAAAAA`);
     expect((await getAccount({ client: server.as(forged) })).response!.status).to.equal(401);
     await getAccount({ client: server.as(token), throwOnError: true });
 
     // An API key: created, used in both header forms, listed, revoked, then refused.
-    const key = (await createApiKey({ client: server.as(token), body: { name: 'logs test' }, throwOnError: true })).data;
+    const key = (await createApiKey({ client: server.as(token), body: { name: 'logs test' }, throwOnError: true }))
+      .data;
     keep('raw API key', key.raw_key);
     await getAccount({ client: server.as(key.raw_key), throwOnError: true });
     await getAccount({ client: server.client, headers: { 'X-API-Key': key.raw_key }, throwOnError: true });
     await listApiKeys({ client: server.as(token), throwOnError: true });
     await revokeApiKey({ client: server.as(token), path: { key_id: key.id }, throwOnError: true });
-    expect((await getAccount({ client: server.client, headers: { 'X-API-Key': key.raw_key } })).response!.status).to.equal(401);
+    expect(
+      (await getAccount({ client: server.client, headers: { 'X-API-Key': key.raw_key } })).response!.status,
+    ).to.equal(401);
 
     // Recovery, with the first delivery refused by the SMTP server (logged, then retried).
     smtp.refuse(true);
@@ -75,14 +92,37 @@ describe(`logs (${DB_LABEL})`, () => {
     const resetToken = keep('recovery token', tokenFrom(await smtp.waitFor(user.email, 2, 30_000)));
     const newPassword = keep('new password', `new ${user.password}`);
     const weak = keep('refused new password', 'password123');
-    expect((await resetPassword({ client: server.client, body: { token: resetToken, new_password: weak } })).response!.status).to.equal(400);
-    await resetPassword({ client: server.client, body: { token: resetToken, new_password: newPassword }, throwOnError: true });
-    expect((await resetPassword({ client: server.client, body: { token: resetToken, new_password: newPassword } })).response!.status).to.equal(400);
-    keep('new JWT', (await login({ client: server.client, body: { username: user.email, password: newPassword }, throwOnError: true })).data.access_token);
+    expect(
+      (await resetPassword({ client: server.client, body: { token: resetToken, new_password: weak } })).response!
+        .status,
+    ).to.equal(400);
+    await resetPassword({
+      client: server.client,
+      body: { token: resetToken, new_password: newPassword },
+      throwOnError: true,
+    });
+    expect(
+      (await resetPassword({ client: server.client, body: { token: resetToken, new_password: newPassword } })).response!
+        .status,
+    ).to.equal(400);
+    keep(
+      'new JWT',
+      (
+        await login({
+          client: server.client,
+          body: { username: user.email, password: newPassword },
+          throwOnError: true,
+        })
+      ).data.access_token,
+    );
 
     // A body that is not JSON, carrying a password: refused before any handler sees it.
     const junk = keep('password in a malformed body', 'junk-body-password-7f3a9c');
-    const bad = await fetch(`${server.url}/v1/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: `{"username":"x","password":"${junk}"` });
+    const bad = await fetch(`${server.url}/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: `{"username":"x","password":"${junk}"`,
+    });
     expect(bad.status).to.equal(400);
 
     expect(await server.stop()).to.equal(0);
@@ -120,12 +160,13 @@ describe(`logs (${DB_LABEL})`, () => {
 
   it('contains no password, code, JWT, API key or recovery token used in the run', () => {
     expect(secrets.length).to.be.at.least(12);
-    for (const { what, value } of secrets) expect(appearsIn(output, value), `${what} found in the output`).to.equal(false);
+    for (const { what, value } of secrets)
+      expect(appearsIn(output, value), `${what} found in the output`).to.equal(false);
   });
 
   it('contains nothing shaped like a JWT, a raw API key or a Bearer credential', () => {
     expect(output).not.to.match(/eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\./);
     expect(output).not.to.match(/rst_[0-9A-Za-z]{42}/);
-    expect(output).not.to.match(/bearer\s+(?!\[redacted)[A-Za-z0-9._~+\/-]{8,}/i);
+    expect(output).not.to.match(/bearer\s+(?!\[redacted)[A-Za-z0-9._~+/-]{8,}/i);
   });
 });

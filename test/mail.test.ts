@@ -36,7 +36,10 @@ describe(`mail delivery (${DB_LABEL}, real SMTP)`, () => {
     expect(mail.subject).to.equal('Your rst auth verification code');
     expect(mail.headers['content-type']).to.match(/^multipart\/alternative/);
     expect(mail.headers['auto-submitted']).to.equal('auto-generated');
-    expect(mail.text).to.include(user.username).and.to.include(code).and.to.match(/10 minutes/);
+    expect(mail.text)
+      .to.include(user.username)
+      .and.to.include(code)
+      .and.to.match(/10 minutes/);
     expect(mail.html).to.match(new RegExp(`>${code}<`));
     // The code is nowhere in the server's own output (logs) when mail goes over SMTP.
     expect(server.output()).not.to.include(code);
@@ -51,8 +54,12 @@ describe(`mail delivery (${DB_LABEL}, real SMTP)`, () => {
     const token = tokenFrom(mail);
     secrets.push(token);
     expect(mail.subject).to.equal('Reset your rst auth password');
-    expect(mail.text).to.include(`${APP_URL}/reset-password?token=${token}`).and.to.match(/30 minutes/);
-    expect(mail.html).to.include(`<a href="${APP_URL}/reset-password?token=${token}">`).and.to.include(`<code>${token}</code>`);
+    expect(mail.text)
+      .to.include(`${APP_URL}/reset-password?token=${token}`)
+      .and.to.match(/30 minutes/);
+    expect(mail.html)
+      .to.include(`<a href="${APP_URL}/reset-password?token=${token}">`)
+      .and.to.include(`<code>${token}</code>`);
     expect(server.output()).not.to.include(token);
   });
 
@@ -64,7 +71,9 @@ describe(`mail delivery (${DB_LABEL}, real SMTP)`, () => {
     await server.waitForLog((l) => l.msg === 'mail delivery failed; will retry' && l.kind === 'verify_email', 15_000);
     // Requests keep being turned into codes and tokens while SMTP is down: the recovery mail is
     // made (and fails) before SMTP comes back.
-    expect((await forgotPassword({ client: server.client, body: { email: user.email } })).response?.status).to.equal(202);
+    expect((await forgotPassword({ client: server.client, body: { email: user.email } })).response?.status).to.equal(
+      202,
+    );
     await server.waitForLog((l) => l.msg === 'mail delivery failed; will retry' && l.kind === 'reset_password', 15_000);
     expect(smtp.to(user.email)).to.have.length(0);
     await smtp.up();
@@ -75,7 +84,9 @@ describe(`mail delivery (${DB_LABEL}, real SMTP)`, () => {
     expect(mails).to.have.length(2);
     const code = codeFrom(mails.find((m) => /verification code is/.test(m.text))!);
     secrets.push(code, tokenFrom(mails.find((m) => /reset-password/.test(m.text))!));
-    expect((await verifyEmail({ client: server.client, body: { email: user.email, code } })).response?.status).to.equal(200);
+    expect((await verifyEmail({ client: server.client, body: { email: user.email, code } })).response?.status).to.equal(
+      200,
+    );
   });
 
   it('SMTP refusing (451): retried with backoff, then delivered exactly once', async () => {
@@ -99,7 +110,9 @@ describe(`mail delivery (${DB_LABEL}, real SMTP)`, () => {
 
   if (ON_POSTGRES) {
     it('keeps an outbox row as a record once sent, with the secret erased', async () => {
-      const rows = await server.sql<{ kind: string; sent_at: Date | null; secret: string | null }>('select kind, sent_at, secret from outbox');
+      const rows = await server.sql<{ kind: string; sent_at: Date | null; secret: string | null }>(
+        'select kind, sent_at, secret from outbox',
+      );
       expect(rows.length).to.be.greaterThan(3);
       for (const row of rows) {
         expect(row.sent_at, row.kind).not.to.equal(null);
@@ -133,7 +146,9 @@ describe(`mail delivery to the console (${DB_LABEL}, SMTP_URL unset)`, () => {
     const mail = await server.consoleMail(user.email);
     expect(mail.subject).to.equal('Your rst auth verification code');
     const code = /verification code is: (\d{6})/.exec(mail.text)![1]!;
-    expect((await verifyEmail({ client: server.client, body: { email: user.email, code } })).response?.status).to.equal(200);
+    expect((await verifyEmail({ client: server.client, body: { email: user.email, code } })).response?.status).to.equal(
+      200,
+    );
   });
 });
 
@@ -157,7 +172,11 @@ if (ON_POSTGRES) {
       const users = Array.from({ length: 12 }, (_, i) => uniqueUser(`two${i}`));
       await Promise.all(users.map((u, i) => register({ client: (i % 2 ? a : b).client, body: u, throwOnError: true })));
       await Promise.all(users.map((u) => smtp.waitFor(u.email)));
-      await Promise.all(users.map((u, i) => forgotPassword({ client: (i % 2 ? b : a).client, body: { email: u.email }, throwOnError: true })));
+      await Promise.all(
+        users.map((u, i) =>
+          forgotPassword({ client: (i % 2 ? b : a).client, body: { email: u.email }, throwOnError: true }),
+        ),
+      );
       await Promise.all(users.map((u) => smtp.waitFor(u.email, 2)));
       await sleep(SETTLE_MS);
       for (const u of users) {

@@ -90,13 +90,19 @@ describe(`metrics (${DB_LABEL})`, () => {
     it('counts requests by operation and status, with a latency histogram', async () => {
       const before = await scrape(server);
       const count = (m: Map<string, number>, key: string) => m.get(key) ?? 0;
-      for (let i = 0; i < 3; i++) await register({ client: server.client, body: uniqueUser('met'), throwOnError: true });
+      for (let i = 0; i < 3; i++)
+        await register({ client: server.client, body: uniqueUser('met'), throwOnError: true });
       await validatingFetch(`${server.url}/no/such/path/${Date.now()}`);
       const after = await scrape(server);
       const created = 'rst_http_requests_total{operation="register",status="201"}';
       expect(count(after, created) - count(before, created)).to.equal(3);
-      expect(count(after, 'rst_http_request_duration_seconds_count{operation="register"}') - count(before, 'rst_http_request_duration_seconds_count{operation="register"}')).to.equal(3);
-      expect(after.get('rst_http_request_duration_seconds_bucket{le="+Inf",operation="register"}')).to.equal(after.get('rst_http_request_duration_seconds_count{operation="register"}'));
+      expect(
+        count(after, 'rst_http_request_duration_seconds_count{operation="register"}') -
+          count(before, 'rst_http_request_duration_seconds_count{operation="register"}'),
+      ).to.equal(3);
+      expect(after.get('rst_http_request_duration_seconds_bucket{le="+Inf",operation="register"}')).to.equal(
+        after.get('rst_http_request_duration_seconds_count{operation="register"}'),
+      );
       expect(after.get('rst_http_request_duration_seconds_sum{operation="register"}')).to.be.above(0);
       // Unknown paths share one label value: a scanner cannot create series.
       expect(count(after, 'rst_http_requests_total{operation="unmatched",status="404"}')).to.be.at.least(1);
@@ -108,7 +114,11 @@ describe(`metrics (${DB_LABEL})`, () => {
     it('counts failed sign-ins, refused credentials and rate-limit hits', async () => {
       const before = await scrape(server);
       const delta = (after: Map<string, number>, key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0);
-      for (let i = 0; i < 3; i++) await login({ client: server.client, body: { username: uniqueUser('met').username, password: 'wrong password' } });
+      for (let i = 0; i < 3; i++)
+        await login({
+          client: server.client,
+          body: { username: uniqueUser('met').username, password: 'wrong password' },
+        });
       await getAccount({ client: server.as('not-a-token') });
       await getAccount({ client: server.client });
       const after = await scrape(server);

@@ -12,12 +12,22 @@ describe('migrations (PGlite)', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rst-migrate-'));
     const db = openDatabase({ databaseUrl: undefined, dataDir: dir });
     const tables = async () =>
-      (await db.raw(`select table_name from information_schema.tables where table_schema = 'public' and table_name not like 'knex_%' order by 1`)).rows.map(
-        (r: { table_name: string }) => r.table_name,
-      );
+      (
+        await db.raw(
+          `select table_name from information_schema.tables where table_schema = 'public' and table_name not like 'knex_%' order by 1`,
+        )
+      ).rows.map((r: { table_name: string }) => r.table_name);
     try {
       await migrate(db);
-      expect(await tables()).to.deep.equal(['accounts', 'api_keys', 'outbox', 'rate_limits', 'recovery_tokens', 'settings', 'verification_codes']);
+      expect(await tables()).to.deep.equal([
+        'accounts',
+        'api_keys',
+        'outbox',
+        'rate_limits',
+        'recovery_tokens',
+        'settings',
+        'verification_codes',
+      ]);
       await rollbackAll(db);
       expect(await tables()).to.deep.equal([]);
       await migrate(db);

@@ -79,11 +79,19 @@ if (ON_POSTGRES) {
     it('answers 503 quickly while PostgreSQL is cut off, recovers by itself, and loses no acknowledged registration', async function () {
       this.timeout(60_000);
       const load = traffic(server);
-      await waitUntil('first registrations', async () => load.outcomes.filter((o) => o.status === 201).length >= 10, 20_000);
+      await waitUntil(
+        'first registrations',
+        async () => load.outcomes.filter((o) => o.status === 201).length >= 10,
+        20_000,
+      );
 
       proxy.cut('reset');
       const cutAt = load.outcomes.length;
-      await waitUntil('503s during the cut', async () => load.outcomes.slice(cutAt).filter((o) => o.status === 503).length >= 10, 15_000);
+      await waitUntil(
+        '503s during the cut',
+        async () => load.outcomes.slice(cutAt).filter((o) => o.status === 503).length >= 10,
+        15_000,
+      );
       const ready = await readyz({ client: server.client });
       expect(ready.response!.status).to.equal(503);
       expect(ready.error).to.include({ code: 'service_unavailable' });
@@ -118,9 +126,15 @@ if (ON_POSTGRES) {
       // the proxy), with its verification email in the outbox.
       const acknowledged = load.outcomes.filter((o) => o.status === 201);
       const ids = acknowledged.map((o) => o.id!);
-      const rows = await server.sql<{ id: string; email: string }>('select id, email from accounts where id = any($1::uuid[])', [ids]);
+      const rows = await server.sql<{ id: string; email: string }>(
+        'select id, email from accounts where id = any($1::uuid[])',
+        [ids],
+      );
       expect(rows.map((r) => r.id).sort()).to.deep.equal([...ids].sort());
-      const mails = await server.sql<{ recipient: string }>(`select recipient from outbox where recipient = any($1::text[])`, [acknowledged.map((o) => o.user.email)]);
+      const mails = await server.sql<{ recipient: string }>(
+        `select recipient from outbox where recipient = any($1::text[])`,
+        [acknowledged.map((o) => o.user.email)],
+      );
       expect(new Set(mails.map((m) => m.recipient)).size).to.equal(acknowledged.length);
 
       // The outage was logged, without the passwords of the requests that failed.
@@ -151,7 +165,11 @@ if (ON_POSTGRES) {
       } finally {
         proxy.restore();
       }
-      const recoveredIn = await waitUntil('ready again', async () => (await readyz({ client: server.client })).response!.status === 200, 20_000);
+      const recoveredIn = await waitUntil(
+        'ready again',
+        async () => (await readyz({ client: server.client })).response!.status === 200,
+        20_000,
+      );
       expect(recoveredIn).to.be.below(20_000);
       const { response } = await register({ client: server.client, body: uniqueUser('after') });
       expect(response!.status).to.equal(201);

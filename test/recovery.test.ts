@@ -1,8 +1,28 @@
 // forgot-password → email → reset-password, through the generated SDK and a real SMTP server.
 import { expect } from 'chai';
-import { forgotPassword, getAccount, login, register, resendVerification, resetPassword, verifyEmail } from '../generated/sdk.gen.ts';
+import {
+  forgotPassword,
+  getAccount,
+  login,
+  register,
+  resendVerification,
+  resetPassword,
+  verifyEmail,
+} from '../generated/sdk.gen.ts';
 import { DB_LABEL, ON_POSTGRES, startServer, uniqueUser, type TestServer } from './harness.ts';
-import { alternate, codeFrom, median, postFrom, sleep, startSmtp, storedRaw, TIGHT_EMAIL_LIMITS, tokenFrom, verifiedUser, type TestSmtp } from './smtp.ts';
+import {
+  alternate,
+  codeFrom,
+  median,
+  postFrom,
+  sleep,
+  startSmtp,
+  storedRaw,
+  TIGHT_EMAIL_LIMITS,
+  tokenFrom,
+  verifiedUser,
+  type TestSmtp,
+} from './smtp.ts';
 
 const APP_URL = 'https://app.example.test';
 const PATH = '/v1/auth/forgot-password';
@@ -22,7 +42,8 @@ describe(`password recovery (${DB_LABEL}, real SMTP)`, () => {
   });
 
   const forgot = (email: string) => forgotPassword({ client: server.client, body: { email } });
-  const reset = (token: string, new_password: string) => resetPassword({ client: server.client, body: { token, new_password } });
+  const reset = (token: string, new_password: string) =>
+    resetPassword({ client: server.client, body: { token, new_password } });
   const signIn = (username: string, password: string) => login({ client: server.client, body: { username, password } });
 
   /** Asks for recovery and returns the token from the n-th recovery mail to this address. */
@@ -107,7 +128,9 @@ describe(`password recovery (${DB_LABEL}, real SMTP)`, () => {
     expect(session.response?.status).to.equal(200);
     const me = await getAccount({ client: server.as(session.data!.access_token) });
     expect(me.data).to.include({ email_verified: true, has_password: true });
-    expect((await verifyEmail({ client: server.client, body: { email: u.email, code } })).error).to.include({ code: 'invalid_code' });
+    expect((await verifyEmail({ client: server.client, body: { email: u.email, code } })).error).to.include({
+      code: 'invalid_code',
+    });
   });
 
   it('a reset consumes every outstanding token of the account', async () => {
@@ -127,7 +150,13 @@ describe(`password recovery (${DB_LABEL}, real SMTP)`, () => {
     const u = await user('unk');
     const real = await recoveryToken(u.email);
     const answers = [];
-    for (const token of ['x', `${real}x`, real.slice(0, -1), 'A'.repeat(43), real.toUpperCase() === real ? real.toLowerCase() : real.toUpperCase()]) {
+    for (const token of [
+      'x',
+      `${real}x`,
+      real.slice(0, -1),
+      'A'.repeat(43),
+      real.toUpperCase() === real ? real.toLowerCase() : real.toUpperCase(),
+    ]) {
       const r = await reset(token, 'a fine long passphrase 42');
       expect(r.response?.status).to.equal(400);
       answers.push(r.error);
@@ -153,7 +182,9 @@ describe(`password recovery (${DB_LABEL}, real SMTP)`, () => {
     it('answers invalid_token for an expired token (expiry moved into the past on PostgreSQL)', async () => {
       const u = await user('exp');
       const token = await recoveryToken(u.email);
-      await server.sql(`update recovery_tokens set expires_at = now() - interval '1 second' where account_id = $1`, [u.id]);
+      await server.sql(`update recovery_tokens set expires_at = now() - interval '1 second' where account_id = $1`, [
+        u.id,
+      ]);
       const r = await reset(token, `expired ${u.password}`);
       expect(r.error).to.include({ code: 'invalid_token' });
       expect((await signIn(u.username, u.password)).response?.status).to.equal(200);
@@ -162,7 +193,10 @@ describe(`password recovery (${DB_LABEL}, real SMTP)`, () => {
     it('lets a Google-only account (no password) add one through recovery', async () => {
       const u = await user('goog');
       // Shape the account as Google sign-up leaves it: linked, verified, no password.
-      await server.sql(`update accounts set password_hash = null, google_sub = $2 where id = $1`, [u.id, `google-${u.id}`]);
+      await server.sql(`update accounts set password_hash = null, google_sub = $2 where id = $1`, [
+        u.id,
+        `google-${u.id}`,
+      ]);
       expect((await signIn(u.username, u.password)).error).to.include({ code: 'invalid_credentials' });
       const token = await recoveryToken(u.email);
       const password = `added ${u.password}`;
@@ -198,7 +232,11 @@ describe(`password recovery (${DB_LABEL}, real SMTP)`, () => {
     // The existing account goes last: its mail is the barrier that shows the worker has
     // handled the job queued before it (jobs and the mails they make go out in order).
     for (const email of [nobody, u.email]) {
-      const res = await fetch(new URL(PATH, server.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email }) });
+      const res = await fetch(new URL(PATH, server.url), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email }),
+      });
       answers.push({ status: res.status, type: res.headers.get('content-type'), text: await res.text() });
     }
     expect(answers[0]).to.deep.equal(answers[1]);
@@ -214,7 +252,10 @@ describe(`password recovery (${DB_LABEL}, real SMTP)`, () => {
     expect(new Set([...real, ...unknown].map((r) => r.status))).to.deep.equal(new Set([202]));
     expect(new Set([...real, ...unknown].map((r) => r.text)).size).to.equal(1);
     const [mReal, mUnknown] = [median(real.map((r) => r.ms)), median(unknown.map((r) => r.ms))];
-    expect(Math.abs(mReal - mUnknown) / Math.min(mReal, mUnknown), `medians ${mReal.toFixed(2)} ms vs ${mUnknown.toFixed(2)} ms`).to.be.below(0.25);
+    expect(
+      Math.abs(mReal - mUnknown) / Math.min(mReal, mUnknown),
+      `medians ${mReal.toFixed(2)} ms vs ${mUnknown.toFixed(2)} ms`,
+    ).to.be.below(0.25);
     // The real account did get recovery mail: real work was compared against none.
     await smtp.waitFor(u.email, 1 + 32); // its verification mail, then one per request (2 warm-up calls + 30)
     for (const m of smtp.to(u.email).slice(1)) secrets.push(tokenFrom(m));
@@ -247,7 +288,10 @@ describe(`forgotPassword limits (${DB_LABEL})`, () => {
   it('a second request within the window is 429 with Retry-After, for an existing and an unknown email alike', async () => {
     const u = uniqueUser('cool');
     await register({ client: server.client, body: u, throwOnError: true });
-    for (const [ip, email] of [['127.0.0.31', u.email], ['127.0.0.32', `nobody.${u.email}`]] as const) {
+    for (const [ip, email] of [
+      ['127.0.0.31', u.email],
+      ['127.0.0.32', `nobody.${u.email}`],
+    ] as const) {
       const first = await postFrom(server, ip, PATH, { email });
       const second = await postFrom(server, ip, PATH, { email: email.toUpperCase() });
       expect([first.status, second.status]).to.deep.equal([202, 429]);
@@ -274,7 +318,8 @@ describe(`forgotPassword limits (${DB_LABEL})`, () => {
 
   it('allows at most 3 (configured) per IP per hour, whatever the emails', async () => {
     const statuses: number[] = [];
-    for (let i = 0; i < 4; i++) statuses.push((await postFrom(server, '127.0.0.40', PATH, { email: uniqueUser('ip').email })).status);
+    for (let i = 0; i < 4; i++)
+      statuses.push((await postFrom(server, '127.0.0.40', PATH, { email: uniqueUser('ip').email })).status);
     expect(statuses).to.deep.equal([202, 202, 202, 429]);
   });
 });

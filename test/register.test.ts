@@ -13,7 +13,10 @@ describe(`register (${DB_LABEL})`, () => {
 
   it('creates an unverified account and answers 201 with the account', async () => {
     const user = uniqueUser('reg');
-    const { data, response } = await register({ client: server.client, body: { ...user, email: user.email.toUpperCase() } });
+    const { data, response } = await register({
+      client: server.client,
+      body: { ...user, email: user.email.toUpperCase() },
+    });
     expect(response!.status).to.equal(201);
     expect(data).to.include({ username: user.username, email: user.email.toLowerCase(), email_verified: false });
     expect(data!.id).to.match(/^[0-9a-f-]{36}$/);
@@ -31,7 +34,10 @@ describe(`register (${DB_LABEL})`, () => {
     const user = uniqueUser('dup');
     await register({ client: server.client, body: user, throwOnError: true });
     const other = uniqueUser('dup2');
-    const { error, response } = await register({ client: server.client, body: { ...other, username: user.username.toUpperCase() } });
+    const { error, response } = await register({
+      client: server.client,
+      body: { ...other, username: user.username.toUpperCase() },
+    });
     expect(response!.status).to.equal(409);
     expect(error).to.include({ code: 'username_taken' });
   });
@@ -40,7 +46,10 @@ describe(`register (${DB_LABEL})`, () => {
     const user = uniqueUser('dupe');
     await register({ client: server.client, body: user, throwOnError: true });
     const other = uniqueUser('dupe2');
-    const { error, response } = await register({ client: server.client, body: { ...other, email: user.email.toUpperCase() } });
+    const { error, response } = await register({
+      client: server.client,
+      body: { ...other, email: user.email.toUpperCase() },
+    });
     expect(response!.status).to.equal(409);
     expect(error).to.include({ code: 'email_taken' });
   });
@@ -49,13 +58,17 @@ describe(`register (${DB_LABEL})`, () => {
     const base = uniqueUser('race');
     const results = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
-        register({ client: server.client, body: { username: base.username, email: `race${i}.${base.email}`, password: base.password } }),
+        register({
+          client: server.client,
+          body: { username: base.username, email: `race${i}.${base.email}`, password: base.password },
+        }),
       ),
     );
     const statuses = results.map((r) => r.response!.status).sort();
     expect(statuses.filter((s) => s === 201)).to.have.length(1);
     expect(statuses.filter((s) => s === 409)).to.have.length(19);
-    for (const r of results.filter((r) => r.response!.status === 409)) expect(r.error).to.include({ code: 'username_taken' });
+    for (const r of results.filter((r) => r.response!.status === 409))
+      expect(r.error).to.include({ code: 'username_taken' });
   });
 
   describe('password policy (400 weak_password)', () => {
@@ -71,7 +84,10 @@ describe(`register (${DB_LABEL})`, () => {
     for (const [name, password] of cases) {
       it(`refuses a password ${name}`, async () => {
         const user = uniqueUser('weak');
-        const { error, response } = await register({ client: server.client, body: { ...user, password: password(user) } });
+        const { error, response } = await register({
+          client: server.client,
+          body: { ...user, password: password(user) },
+        });
         expect(response!.status).to.equal(400);
         expect(error).to.include({ code: 'weak_password' });
         expect((error as { detail?: string }).detail).to.be.a('string');
@@ -80,13 +96,19 @@ describe(`register (${DB_LABEL})`, () => {
 
     it('counts length after NFKC normalisation, and accepts any characters', async () => {
       const user = uniqueUser('nfkc');
-      const { response } = await register({ client: server.client, body: { ...user, password: 'ｐａｓｓ ｗｏｒｄ ✓ 密码 ' + user.password.slice(-4) } });
+      const { response } = await register({
+        client: server.client,
+        body: { ...user, password: 'ｐａｓｓ ｗｏｒｄ ✓ 密码 ' + user.password.slice(-4) },
+      });
       expect(response!.status).to.equal(201);
     });
 
     it('answers validation_failed above 256 characters', async () => {
       const user = uniqueUser('long');
-      const { error, response } = await register({ client: server.client, body: { ...user, password: 'x'.repeat(257) } });
+      const { error, response } = await register({
+        client: server.client,
+        body: { ...user, password: 'x'.repeat(257) },
+      });
       expect(response!.status).to.equal(400);
       expect(error).to.include({ code: 'validation_failed' });
     });

@@ -1,7 +1,18 @@
 import { expect } from 'chai';
 import { register, resendVerification, verifyEmail } from '../generated/sdk.gen.ts';
 import { DB_LABEL, startServer, uniqueUser, type TestServer } from './harness.ts';
-import { alternate, codeFrom, median, postFrom, sleep, startSmtp, storedRaw, TIGHT_EMAIL_LIMITS, verifiedUser, type TestSmtp } from './smtp.ts';
+import {
+  alternate,
+  codeFrom,
+  median,
+  postFrom,
+  sleep,
+  startSmtp,
+  storedRaw,
+  TIGHT_EMAIL_LIMITS,
+  verifiedUser,
+  type TestSmtp,
+} from './smtp.ts';
 
 const PATH = '/v1/auth/resend-verification';
 
@@ -57,7 +68,11 @@ describe(`resendVerification (${DB_LABEL}, real SMTP)`, () => {
     // The unverified account goes last: its mail is the barrier that shows the worker has
     // handled the two jobs queued before it (jobs and the mails they make go out in order).
     for (const email of [done.email, nobody, pending.email]) {
-      const res = await fetch(new URL(PATH, server.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email }) });
+      const res = await fetch(new URL(PATH, server.url), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email }),
+      });
       answers.push({ status: res.status, type: res.headers.get('content-type'), text: await res.text() });
     }
     expect(answers.map((a) => a.status)).to.deep.equal([202, 202, 202]);
@@ -72,11 +87,19 @@ describe(`resendVerification (${DB_LABEL}, real SMTP)`, () => {
 
   it('takes the same time whether or not an unverified account has the email (medians within 25%)', async () => {
     const pending = await unverified('time');
-    const { a: real, b: unknown } = await alternate(server, PATH, { email: pending.email }, { email: `nobody.${pending.email}` });
+    const { a: real, b: unknown } = await alternate(
+      server,
+      PATH,
+      { email: pending.email },
+      { email: `nobody.${pending.email}` },
+    );
     expect(new Set([...real, ...unknown].map((r) => r.status))).to.deep.equal(new Set([202]));
     expect(new Set([...real, ...unknown].map((r) => r.text)).size).to.equal(1);
     const [mReal, mUnknown] = [median(real.map((r) => r.ms)), median(unknown.map((r) => r.ms))];
-    expect(Math.abs(mReal - mUnknown) / Math.min(mReal, mUnknown), `medians ${mReal.toFixed(2)} ms vs ${mUnknown.toFixed(2)} ms`).to.be.below(0.25);
+    expect(
+      Math.abs(mReal - mUnknown) / Math.min(mReal, mUnknown),
+      `medians ${mReal.toFixed(2)} ms vs ${mUnknown.toFixed(2)} ms`,
+    ).to.be.below(0.25);
     // The real account did get its codes (so the test compared real work against none).
     await smtp.waitFor(pending.email, 2);
   });
@@ -153,7 +176,8 @@ describe(`resendVerification limits (${DB_LABEL})`, () => {
 
   it('allows at most 3 (configured) per IP per hour, whatever the emails', async () => {
     const statuses: number[] = [];
-    for (let i = 0; i < 4; i++) statuses.push((await postFrom(server, '127.0.0.20', PATH, { email: uniqueUser('ip').email })).status);
+    for (let i = 0; i < 4; i++)
+      statuses.push((await postFrom(server, '127.0.0.20', PATH, { email: uniqueUser('ip').email })).status);
     expect(statuses).to.deep.equal([202, 202, 202, 429]);
     const other = await postFrom(server, '127.0.0.21', PATH, { email: uniqueUser('ip').email });
     expect(other.status).to.equal(202);

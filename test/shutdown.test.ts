@@ -22,15 +22,25 @@ describe(`shutdown (${DB_LABEL})`, () => {
   it('finishes in-flight requests on SIGTERM and exits 0 within 10 s', async function () {
     this.timeout(60_000);
     const users = Array.from({ length: 12 }, () => uniqueUser('term'));
-    const inFlight = users.map((user) => register({ client: server.client, body: user }).then((r) => ({ user, status: r.response?.status, data: r.data, error: r.error })));
+    const inFlight = users.map((user) =>
+      register({ client: server.client, body: user }).then((r) => ({
+        user,
+        status: r.response?.status,
+        data: r.data,
+        error: r.error,
+      })),
+    );
 
     // The first answer means the server is working through the burst; the rest are queued
     // behind the hashing slots, received but not answered.
     const first = await Promise.race(inFlight);
     expect(first.status).to.equal(201);
-    const received = () => server.logs().filter((l) => l.msg === 'request received' && l.path === '/v1/auth/register').length;
+    const received = () =>
+      server.logs().filter((l) => l.msg === 'request received' && l.path === '/v1/auth/register').length;
     await server.waitForLog(() => received() >= users.length, 20_000);
-    const exited = new Promise<{ code: number | null; at: number }>((resolve) => server.child.once('exit', (code) => resolve({ code, at: performance.now() })));
+    const exited = new Promise<{ code: number | null; at: number }>((resolve) =>
+      server.child.once('exit', (code) => resolve({ code, at: performance.now() })),
+    );
     const signalled = performance.now();
     server.child.kill('SIGTERM');
 
@@ -41,7 +51,12 @@ describe(`shutdown (${DB_LABEL})`, () => {
     for (const r of results) expect(r.status, `${r.user.username}: ${JSON.stringify(r.error)}`).to.equal(201);
     const log = server.logs();
     expect(log.some((l) => l.msg === 'shutting down' && l.signal === 'SIGTERM')).to.equal(true);
-    const answeredAfterSignal = log.filter((l) => l.msg === 'request' && l.status === 201 && Date.parse(String(l.time)) >= Date.parse(String(log.find((x) => x.msg === 'shutting down')!.time)));
+    const answeredAfterSignal = log.filter(
+      (l) =>
+        l.msg === 'request' &&
+        l.status === 201 &&
+        Date.parse(String(l.time)) >= Date.parse(String(log.find((x) => x.msg === 'shutting down')!.time)),
+    );
     expect(answeredAfterSignal.length, 'requests that were still in flight when the signal came').to.be.at.least(1);
 
     // Everything acknowledged is in the database.

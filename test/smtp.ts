@@ -194,7 +194,11 @@ export async function startSmtp(): Promise<TestSmtp> {
 
 /** Email limits reached in seconds: per email 1 per 2 s (default 1 per 60 s) and 3 per hour
  * (default 5), per IP 3 per hour. */
-export const TIGHT_EMAIL_LIMITS = { RATE_LIMIT_EMAIL_MINUTE: '1/2', RATE_LIMIT_EMAIL_HOUR: '3/3600', RATE_LIMIT_EMAIL_IP: '3/3600' };
+export const TIGHT_EMAIL_LIMITS = {
+  RATE_LIMIT_EMAIL_MINUTE: '1/2',
+  RATE_LIMIT_EMAIL_HOUR: '3/3600',
+  RATE_LIMIT_EMAIL_IP: '3/3600',
+};
 
 /**
  * Whether a mailed secret is in a text as it was sent (for "nothing stored raw" checks on a
@@ -228,7 +232,11 @@ export async function verifiedUser(server: TestServer, smtp: TestSmtp, prefix = 
   const created = await register({ client: server.client, body: user, throwOnError: true });
   const code = codeFrom(await smtp.waitFor(user.email));
   await verifyEmail({ client: server.client, body: { email: user.email, code }, throwOnError: true });
-  const session = await login({ client: server.client, body: { username: user.username, password: user.password }, throwOnError: true });
+  const session = await login({
+    client: server.client,
+    body: { username: user.username, password: user.password },
+    throwOnError: true,
+  });
   return { ...user, id: created.data.id, token: session.data.access_token, code };
 }
 
@@ -258,7 +266,11 @@ export async function postFrom(
   const res = await new Promise<{ status: number; headers: Headers; text: string }>((resolve, reject) => {
     const req = http.request(
       url,
-      { method: 'POST', localAddress, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+      {
+        method: 'POST',
+        localAddress,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      },
       (r) => {
         const chunks: Buffer[] = [];
         r.on('data', (c: Buffer) => chunks.push(c));
@@ -285,14 +297,21 @@ export async function postFrom(
 export async function alternate(server: TestServer, path: string, a: unknown, b: unknown, rounds = 30) {
   const call = async (body: unknown) => {
     const started = performance.now();
-    const res = await fetch(new URL(path, server.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(new URL(path, server.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     const text = await res.text();
     const ms = performance.now() - started;
     await checkResponse('POST', res.url, new Response(text, { status: res.status, headers: res.headers }));
     return { status: res.status, text, ms };
   };
   for (let i = 0; i < 4; i++) await call(i % 2 ? a : b);
-  const results = { a: [] as { status: number; text: string; ms: number }[], b: [] as { status: number; text: string; ms: number }[] };
+  const results = {
+    a: [] as { status: number; text: string; ms: number }[],
+    b: [] as { status: number; text: string; ms: number }[],
+  };
   for (let i = 0; i < rounds * 2; i++) {
     await sleep(60);
     // a, b, b, a, a, b …: neither side always follows the other.

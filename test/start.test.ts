@@ -38,9 +38,12 @@ describe(`npm start's build (${DB_LABEL})`, () => {
 
   it('builds every module the server loads into dist/, with the contract beside them', () => {
     expect(fs.existsSync(path.join(ROOT, 'dist/server.js'))).to.equal(true);
-    expect(fs.readFileSync(path.join(ROOT, 'dist/openapi.yaml'), 'utf8')).to.equal(fs.readFileSync(path.join(ROOT, 'openapi.yaml'), 'utf8'));
+    expect(fs.readFileSync(path.join(ROOT, 'dist/openapi.yaml'), 'utf8')).to.equal(
+      fs.readFileSync(path.join(ROOT, 'openapi.yaml'), 'utf8'),
+    );
     const sources = fs.readdirSync(path.join(ROOT, 'handlers')).filter((f) => f.endsWith('.ts'));
-    for (const f of sources) expect(fs.existsSync(path.join(ROOT, 'dist/handlers', f.replace(/\.ts$/, '.js'))), f).to.equal(true);
+    for (const f of sources)
+      expect(fs.existsSync(path.join(ROOT, 'dist/handlers', f.replace(/\.ts$/, '.js'))), f).to.equal(true);
   });
 
   it('serves the contract it was built with, and the whole sign-in path', async () => {
@@ -70,7 +73,7 @@ describe(`pool thread priority (${DB_LABEL})`, () => {
     servers = [];
   });
 
-  it('runs libuv pool threads (scrypt) at nice 10 by default, and at the event loop\'s with POOL_THREAD_NICE=0', async function () {
+  it("runs libuv pool threads (scrypt) at nice 10 by default, and at the event loop's with POOL_THREAD_NICE=0", async function () {
     if (process.platform !== 'linux') this.skip();
     this.timeout(60_000);
     const lowered = await startServer();

@@ -16,7 +16,13 @@ describe(`unlinkGoogle (${DB_LABEL})`, () => {
   });
 
   const signIn = async (sub: string, email: string) =>
-    (await googleSignIn({ client: server.client, body: { credential: google.mint({ sub, email }) }, throwOnError: true })).data;
+    (
+      await googleSignIn({
+        client: server.client,
+        body: { credential: google.mint({ sub, email }) },
+        throwOnError: true,
+      })
+    ).data;
 
   /** A verified password account that has also signed in with Google. */
   const linkedUser = async () => {
@@ -31,7 +37,14 @@ describe(`unlinkGoogle (${DB_LABEL})`, () => {
     const user = await linkedUser();
     const { data, response } = await unlinkGoogle({ client: server.as(user.token) });
     expect(response!.status).to.equal(200);
-    expect(data).to.include({ id: user.id, username: user.username, email: user.email, google_linked: false, has_password: true, can_unlink_google: false });
+    expect(data).to.include({
+      id: user.id,
+      username: user.username,
+      email: user.email,
+      google_linked: false,
+      has_password: true,
+      can_unlink_google: false,
+    });
     expect(data!.available_sign_in_methods).to.deep.equal(['password']);
     const after = await getAccount({ client: server.as(user.token), throwOnError: true });
     expect(after.data).to.deep.equal(data);
@@ -42,7 +55,8 @@ describe(`unlinkGoogle (${DB_LABEL})`, () => {
 
   it('accepts an API key as the owner credential', async () => {
     const user = await linkedUser();
-    const key = (await createApiKey({ client: server.as(user.token), body: { name: 'cli' }, throwOnError: true })).data.raw_key;
+    const key = (await createApiKey({ client: server.as(user.token), body: { name: 'cli' }, throwOnError: true })).data
+      .raw_key;
     const { data, response } = await unlinkGoogle({ client: server.as(key) });
     expect(response!.status).to.equal(200);
     expect(data).to.include({ id: user.id, google_linked: false, has_password: true });
@@ -74,7 +88,10 @@ describe(`unlinkGoogle (${DB_LABEL})`, () => {
 
   it('lets exactly one of 2 concurrent unlinks win', async () => {
     const user = await linkedUser();
-    const results = await Promise.all([unlinkGoogle({ client: server.as(user.token) }), unlinkGoogle({ client: server.as(user.token) })]);
+    const results = await Promise.all([
+      unlinkGoogle({ client: server.as(user.token) }),
+      unlinkGoogle({ client: server.as(user.token) }),
+    ]);
     const statuses = results.map((r) => r.response!.status).sort();
     expect(statuses).to.deep.equal([200, 409]);
     expect(results.find((r) => r.response!.status === 409)!.error).to.include({ code: 'google_not_linked' });

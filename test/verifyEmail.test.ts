@@ -83,7 +83,9 @@ describe(`verifyEmail (${DB_LABEL}, real SMTP)`, () => {
   if (ON_POSTGRES) {
     it('answers invalid_code for an expired code (expiry moved into the past on PostgreSQL)', async () => {
       const user = await registered('exp');
-      await server.sql(`update verification_codes set expires_at = now() - interval '1 second' where account_id = $1`, [user.id]);
+      await server.sql(`update verification_codes set expires_at = now() - interval '1 second' where account_id = $1`, [
+        user.id,
+      ]);
       const r = await verify(user.email, user.code);
       expect(r.response?.status).to.equal(400);
       expect(r.error).to.include({ code: 'invalid_code' });
@@ -108,7 +110,9 @@ describe(`verifyEmail (${DB_LABEL}, real SMTP)`, () => {
 
   it('30 wrong codes fired at once, then the right one: still rejected (no more than 5 tries counted)', async () => {
     const user = await registered('race');
-    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => verify(user.email, wrong(user.code, i + 1))));
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => verify(user.email, wrong(user.code, i + 1))),
+    );
     for (const r of results) {
       expect(r.response?.status).to.equal(400);
       expect(r.error).to.include({ code: 'invalid_code' });
@@ -117,7 +121,10 @@ describe(`verifyEmail (${DB_LABEL}, real SMTP)`, () => {
     expect(right.response?.status).to.equal(400);
     expect(right.error).to.include({ code: 'invalid_code' });
     if (ON_POSTGRES) {
-      const [row] = await server.sql<{ attempts: number }>('select attempts from verification_codes where account_id = $1', [user.id]);
+      const [row] = await server.sql<{ attempts: number }>(
+        'select attempts from verification_codes where account_id = $1',
+        [user.id],
+      );
       expect(row!.attempts).to.equal(5);
     }
     const me = await login({ client: server.client, body: { username: user.username, password: user.password } });
@@ -147,7 +154,8 @@ describe(`verifyEmail (${DB_LABEL}, real SMTP)`, () => {
         code = codeFrom(await smtp.waitFor(user.email, round));
         codes.push(code);
       }
-      for (let i = 1; i <= 5; i++) expect((await verify(user.email, wrong(code, i))).error).to.include({ code: 'invalid_code' });
+      for (let i = 1; i <= 5; i++)
+        expect((await verify(user.email, wrong(code, i))).error).to.include({ code: 'invalid_code' });
     }
     await resendVerification({ client: server.client, body: { email: user.email }, throwOnError: true });
     const last = codeFrom(await smtp.waitFor(user.email, DAILY / 5 + 1));
@@ -159,7 +167,8 @@ describe(`verifyEmail (${DB_LABEL}, real SMTP)`, () => {
 
     // The same cap on an email no account has: the 429 tells nothing.
     const nobody = `nobody.${user.email}`;
-    for (let i = 0; i < DAILY; i++) expect((await verify(nobody, wrong('000000', i))).error).to.include({ code: 'invalid_code' });
+    for (let i = 0; i < DAILY; i++)
+      expect((await verify(nobody, wrong('000000', i))).error).to.include({ code: 'invalid_code' });
     const alsoBlocked = await verify(nobody, '000000');
     expect(alsoBlocked.response?.status).to.equal(429);
     expect(alsoBlocked.error).to.include({ code: 'too_many_requests' });
@@ -173,7 +182,10 @@ describe(`verifyEmail (${DB_LABEL}, real SMTP)`, () => {
     ['an unknown field', { extra: 1 }],
   ] as const) {
     it(`refuses ${name} with validation_failed`, async () => {
-      const r = await verifyEmail({ client: server.client, body: { email: 'a@example.test', code: '123456', ...body } as never });
+      const r = await verifyEmail({
+        client: server.client,
+        body: { email: 'a@example.test', code: '123456', ...body } as never,
+      });
       expect(r.response?.status).to.equal(400);
       expect(r.error).to.include({ code: 'validation_failed' });
     });

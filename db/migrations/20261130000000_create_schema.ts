@@ -6,11 +6,17 @@ import type { Knex } from 'knex';
 // One statement per raw() call: PGlite runs parameterised queries through the extended protocol,
 // which takes a single statement at a time.
 async function run(knex: Knex, sql: string): Promise<void> {
-  for (const statement of sql.split(/;\s*\n/).map((s) => s.trim()).filter(Boolean)) await knex.raw(statement);
+  for (const statement of sql
+    .split(/;\s*\n/)
+    .map((s) => s.trim())
+    .filter(Boolean))
+    await knex.raw(statement);
 }
 
 export async function up(knex: Knex): Promise<void> {
-  await run(knex, `
+  await run(
+    knex,
+    `
     create table accounts (
       id uuid primary key default gen_random_uuid(),
       username text not null,
@@ -84,11 +90,14 @@ export async function up(knex: Knex): Promise<void> {
       key text primary key,
       value text not null
     );
-  `);
+  `,
+  );
 }
 
 export async function down(knex: Knex): Promise<void> {
-  await run(knex, `
+  await run(
+    knex,
+    `
     drop table settings;
     drop table rate_limits;
     drop table outbox;
@@ -96,5 +105,6 @@ export async function down(knex: Knex): Promise<void> {
     drop table verification_codes;
     drop table api_keys;
     drop table accounts;
-  `);
+  `,
+  );
 }
