@@ -6,6 +6,7 @@ export const out = (text: string): void => void process.stdout.write(text.endsWi
 export const note = (text: string): void => void process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
 /** Server-sent text is shown, not interpreted: control characters in a key name must not be able
  * to move the cursor or rewrite the terminal's title. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 export const clean = (text: string) => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '\ufffd');
 export const printJson = (value: unknown): void => out(JSON.stringify(value, null, 2));
 

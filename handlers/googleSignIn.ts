@@ -8,7 +8,7 @@ import {
   linkGoogleByEmail,
 } from '../db/accounts.ts';
 import type { Db } from '../db/knex.ts';
-import { GoogleUnavailable, type GoogleIdentity } from '../lib/google.ts';
+import { GoogleUnavailable, type GoogleIdentity, type GoogleVerdict } from '../lib/google.ts';
 import { consume, limitKey } from '../lib/limits.ts';
 import type { Logger } from '../lib/logger.ts';
 import { Problem } from '../lib/problem.ts';
@@ -36,7 +36,7 @@ export const googleSignIn: Operation<GoogleSignInData, GoogleSignInResponses> = 
   await consume(db, [{ key: limitKey('google-ip', ctx.ip), rule: config.limits.googleIp }]);
 
   const { credential, nonce } = c.request.requestBody;
-  let verdict;
+  let verdict: GoogleVerdict;
   try {
     verdict = await google.verify(credential, nonce);
   } catch (err) {

@@ -670,7 +670,8 @@ async function main(): Promise<void> {
   const figures: Record<string, LoadResult[]> = {};
   const kdf: number[] = [];
   const record = (phase: string, r: LoadResult) => {
-    (figures[phase] ??= []).push(r);
+    figures[phase] ??= [];
+    figures[phase].push(r);
     const rate = r.rps >= 100 ? Math.round(r.rps).toLocaleString('en') : r.rps.toFixed(2);
     const cpu = r.cpuUs === undefined ? '' : `  CPU ${r.cpuUs} µs/req`;
     console.log(

@@ -77,6 +77,7 @@ describe(`the SDK and the example (${DB_LABEL})`, () => {
         'getAccount',
         'unlinkGoogle',
       ] as const) {
+        // biome-ignore lint/performance/noDynamicNamespaceImportAccess: comparing every export by name
         expect(sdk[op], op).to.equal(generated[op]);
       }
       expect(sdk.createClient).to.be.a('function');

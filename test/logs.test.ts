@@ -19,10 +19,10 @@ import {
 import { DB_LABEL, startServer, uniqueUser, type TestServer } from './harness.ts';
 import { codeFrom, startSmtp, tokenFrom, type TestSmtp } from './smtp.ts';
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** The secret as a token of its own (not a piece of a longer word, id or number). */
 const appearsIn = (text: string, secret: string) =>
-  new RegExp(`(?<![0-9A-Za-z])${escape(secret)}(?![0-9A-Za-z])`).test(text);
+  new RegExp(`(?<![0-9A-Za-z])${escapeRegExp(secret)}(?![0-9A-Za-z])`).test(text);
 
 describe(`logs (${DB_LABEL})`, () => {
   let smtp: TestSmtp;

@@ -306,7 +306,7 @@ describe(`forgotPassword limits (${DB_LABEL})`, () => {
   it('allows at most 3 (configured) per email per hour: 429 with a Retry-After of about the hour', async () => {
     const email = uniqueUser('hour').email;
     const statuses: number[] = [];
-    let last;
+    let last: Awaited<ReturnType<typeof postFrom>> | undefined;
     for (let i = 0; i < 4; i++) {
       if (i > 0) await sleep(2100); // past the per-2-seconds rule
       last = await postFrom(server, `127.0.0.${33 + i}`, PATH, { email });

@@ -98,7 +98,7 @@ describe(`register (${DB_LABEL})`, () => {
       const user = uniqueUser('nfkc');
       const { response } = await register({
         client: server.client,
-        body: { ...user, password: 'ｐａｓｓ ｗｏｒｄ ✓ 密码 ' + user.password.slice(-4) },
+        body: { ...user, password: `ｐａｓｓ ｗｏｒｄ ✓ 密码 ${user.password.slice(-4)}` },
       });
       expect(response!.status).to.equal(201);
     });
