@@ -4,7 +4,7 @@
 // authenticates with one indexed lookup cannot beat it, so `npm run bench` reports the service as
 // a ratio of it.
 //
-//   node scripts/baseline.ts --database-url postgres://… [--port 0] [--host 127.0.0.1] [--pool 10]
+//   node scripts/bench/baseline.ts --database-url postgres://… [--port 0] [--host 127.0.0.1] [--pool 10]
 //
 // GET /account with `x-account-id: <uuid>` → 200 the row, 404 unknown. Prints its URL when ready.
 import http from 'node:http';
@@ -21,7 +21,7 @@ const { values } = parseArgs({
   },
 });
 if (!values['database-url']) {
-  console.error('usage: node scripts/baseline.ts --database-url postgres://… [--port 0] [--pool 10]');
+  console.error('usage: node scripts/bench/baseline.ts --database-url postgres://… [--port 0] [--pool 10]');
   process.exit(2);
 }
 

@@ -13,16 +13,16 @@
 // read as a UUID: random-looking like gen_random_uuid() (so primary-key inserts and lookups land
 // all over the index, as in production), yet computable on both sides without a round trip.
 //
-//   node scripts/seed.ts --database-url postgres://… --accounts 1000000 [--sample 1000] [--out f.json]
+//   node scripts/bench/seed.ts --database-url postgres://… --accounts 1000000 [--sample 1000] [--out f.json]
 //
 // The database is migrated first. Meant for an empty, throw-away database (npm run bench makes one).
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { migrate, openDatabase } from '../db/knex.ts';
-import { newApiKey } from '../lib/apiKeys.ts';
-import { PasswordHasher, type ScryptParams } from '../lib/passwords.ts';
+import { migrate, openDatabase } from '../../db/knex.ts';
+import { newApiKey } from '../../lib/apiKeys.ts';
+import { PasswordHasher, type ScryptParams } from '../../lib/passwords.ts';
 
 export interface SeedOptions {
   databaseUrl: string;
@@ -166,7 +166,7 @@ async function main(): Promise<void> {
   const sample = Number(values.sample);
   if (!databaseUrl || !Number.isInteger(accounts) || accounts < 1 || !Number.isInteger(sample) || sample < 0) {
     console.error(
-      'usage: node scripts/seed.ts --database-url postgres://… --accounts N [--sample S] [--out sample.json]',
+      'usage: node scripts/bench/seed.ts --database-url postgres://… --accounts N [--sample S] [--out sample.json]',
     );
     process.exit(2);
   }

@@ -1,0 +1,48 @@
+// What the load sends: for every sampled account its API key, a JWT, the baseline's account id and
+// a login body; and a smoke test that each kind is accepted before anything is measured.
+import type { JwtService } from '../../lib/jwt.ts';
+import type { LoadSpec } from './load.ts';
+import type { SeededAccount, SeedResult } from './seed.ts';
+
+export interface Credentials {
+  key: LoadSpec['variants'];
+  jwt: LoadSpec['variants'];
+  baseline: LoadSpec['variants'];
+  login: LoadSpec['variants'];
+}
+
+export function credentialsFor(seeded: SeedResult, jwt: JwtService): Credentials {
+  const s: SeededAccount[] = seeded.sample;
+  return {
+    key: s.map((a) => ({ headers: { authorization: `Bearer ${a.apiKey}` } })),
+    // Minted with the service's secret, issuer and audience at token version 0: the tokens a
+    // login would hand out, without spending a scrypt hash on each.
+    jwt: s.map((a) => ({ headers: { authorization: `Bearer ${jwt.sign(a.id, 0)}` } })),
+    baseline: s.map((a) => ({ headers: { 'x-account-id': a.id } })),
+    login: s.map((a) => ({ headers: {}, body: JSON.stringify({ username: a.username, password: seeded.password }) })),
+  };
+}
+
+/** One request of each kind must succeed before anything is measured. */
+export async function smokeTest(
+  serviceUrl: string,
+  baselineUrl: string,
+  creds: Credentials,
+  label: string,
+): Promise<void> {
+  const checks: [string, string, RequestInit, LoadSpec['variants'][number]][] = [
+    ['API key read', `${serviceUrl}/v1/me/account`, {}, creds.key[0]!],
+    ['JWT read', `${serviceUrl}/v1/me/account`, {}, creds.jwt[0]!],
+    ['baseline read', `${baselineUrl}/account`, {}, creds.baseline[0]!],
+    ['login', `${serviceUrl}/v1/auth/login`, { method: 'POST' }, creds.login[0]!],
+  ];
+  for (const [what, url, init, v] of checks) {
+    const res = await fetch(url, {
+      ...init,
+      headers: { ...v.headers, ...(v.body ? { 'content-type': 'application/json' } : {}) },
+      body: v.body,
+    });
+    if (res.status !== 200) throw new Error(`${label}: ${what} answered ${res.status}: ${await res.text()}`);
+    await res.arrayBuffer().catch(() => undefined);
+  }
+}
