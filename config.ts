@@ -1,5 +1,6 @@
 // The only reader of process.env. Every variable is parsed and checked here, all problems are
 // reported at once (one line each), and the result is frozen and passed down.
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -22,6 +23,8 @@ export interface Config {
   googleClientIds: string[];
   googleCertsUrl: string | undefined;
   smtpUrl: string | undefined;
+  /** `console` prints mail to stdout (the default without SMTP_URL); `smtp` sends it. */
+  mailTransport: 'smtp' | 'console';
   mailFrom: string;
   appUrl: string;
   passwordMinLength: number;
@@ -67,8 +70,37 @@ export class ConfigError extends Error {
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+/** Secrets that may also come from a file (Docker and Kubernetes secrets): `NAME_FILE=/run/secrets/…`. */
+export const SECRET_VARIABLES = [
+  'JWT_SECRET',
+  'JWT_PRIVATE_KEYS',
+  'DATABASE_URL',
+  'DATABASE_MIGRATION_URL',
+  'DATABASE_LISTEN_URL',
+  'SMTP_URL',
+  'METRICS_TOKEN',
+] as const;
+
+/** The defaults of the password policy and hashing cost; production refuses anything weaker. */
+const SCRYPT_DEFAULTS = { logN: 15, r: 8, p: 3 };
+const PASSWORD_MIN_LENGTH_DEFAULT = 8;
+/** scrypt needs 128·N·r bytes and N·r·p block operations: bounded so a setting cannot exhaust the machine. */
+export const SCRYPT_MAX_MEMORY_BYTES = 256 * 1024 * 1024;
+export const SCRYPT_MAX_WORK = 2 ** 24;
+
+/** Refused when the cost of one hash is beyond what the service is willing to compute. */
+export function scryptCostProblem(params: { logN: number; r: number; p: number }): string | undefined {
+  const n = 2 ** params.logN;
+  if (128 * n * params.r > SCRYPT_MAX_MEMORY_BYTES)
+    return `needs ${(128 * n * params.r) / 2 ** 20} MiB of memory per hash (at most ${SCRYPT_MAX_MEMORY_BYTES / 2 ** 20})`;
+  if (n * params.r * params.p > SCRYPT_MAX_WORK)
+    return `N·r·p is ${n * params.r * params.p} (at most ${SCRYPT_MAX_WORK})`;
+  return undefined;
+}
+
+export function loadConfig(input: NodeJS.ProcessEnv = process.env): Readonly<Config> {
   const problems: string[] = [];
+  const env = withSecretFiles(input, problems);
   const str = (name: string, fallback: string): string => {
     const v = env[name];
     return v === undefined || v === '' ? fallback : v;
@@ -111,8 +143,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   const jwtSecret = opt('JWT_SECRET');
   if (jwtSecret !== undefined && Buffer.byteLength(jwtSecret) < 32)
     problems.push('JWT_SECRET: must be at least 32 bytes');
-  if (jwtSecret === undefined && nodeEnv === 'production')
-    problems.push('JWT_SECRET: required when NODE_ENV=production');
+  if (jwtSecret === undefined && nodeEnv !== 'development' && nodeEnv !== 'test')
+    problems.push(`JWT_SECRET: required when NODE_ENV=${nodeEnv}`);
 
   const databaseUrl = url('DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:/.test(databaseUrl))
@@ -162,6 +194,49 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   if (metricsToken !== undefined && metricsToken.length < 16)
     problems.push('METRICS_TOKEN: must be at least 16 characters');
 
+  const mailTransportRaw = str('MAIL_TRANSPORT', smtpUrl === undefined ? 'console' : 'smtp');
+  let mailTransport: 'smtp' | 'console' = smtpUrl === undefined ? 'console' : 'smtp';
+  if (mailTransportRaw === 'smtp' || mailTransportRaw === 'console') mailTransport = mailTransportRaw;
+  else problems.push(`MAIL_TRANSPORT: expected smtp or console, got "${mailTransportRaw}"`);
+  if (mailTransport === 'smtp' && smtpUrl === undefined) problems.push('MAIL_TRANSPORT: smtp needs SMTP_URL');
+
+  const scrypt = {
+    logN: int('SCRYPT_LOG_N', SCRYPT_DEFAULTS.logN, 1, 20),
+    r: int('SCRYPT_R', SCRYPT_DEFAULTS.r, 1, 64),
+    p: int('SCRYPT_P', SCRYPT_DEFAULTS.p, 1, 16),
+  };
+  const costProblem = scryptCostProblem(scrypt);
+  if (costProblem) problems.push(`SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P: ${costProblem}`);
+  const passwordMinLength = int('PASSWORD_MIN_LENGTH', PASSWORD_MIN_LENGTH_DEFAULT, 1, 256);
+  const appUrl = url('APP_URL', `http://${host}:${port}`)!.replace(/\/+$/, '');
+
+  // Anything but development or test is production: a deployment that forgot NODE_ENV gets the
+  // strict checks, not the laptop defaults.
+  if (nodeEnv !== 'development' && nodeEnv !== 'test') {
+    const allow = (name: string) => /^(1|true|yes|on)$/i.test(str(name, 'false'));
+    if (databaseUrl === undefined && !allow('ALLOW_EMBEDDED_DB'))
+      problems.push(
+        `DATABASE_URL: required when NODE_ENV=${nodeEnv} (or set ALLOW_EMBEDDED_DB=true to run on the embedded database)`,
+      );
+    if (smtpUrl === undefined && opt('MAIL_TRANSPORT') !== 'console')
+      problems.push(
+        `SMTP_URL: required when NODE_ENV=${nodeEnv} (or set MAIL_TRANSPORT=console to print mail on purpose)`,
+      );
+    if (!appUrl.startsWith('https://'))
+      problems.push(`APP_URL: must be an https:// URL when NODE_ENV=${nodeEnv} (recovery links are sent to it)`);
+    if (!allow('ALLOW_WEAK_KDF')) {
+      const weaker = (['logN', 'r', 'p'] as const).filter((k) => scrypt[k] < SCRYPT_DEFAULTS[k]);
+      if (weaker.length > 0)
+        problems.push(
+          `SCRYPT_${weaker[0] === 'logN' ? 'LOG_N' : weaker[0].toUpperCase()}: below the default (logN ${SCRYPT_DEFAULTS.logN}, r ${SCRYPT_DEFAULTS.r}, p ${SCRYPT_DEFAULTS.p}) when NODE_ENV=${nodeEnv} (set ALLOW_WEAK_KDF=true to allow it)`,
+        );
+      if (passwordMinLength < PASSWORD_MIN_LENGTH_DEFAULT)
+        problems.push(
+          `PASSWORD_MIN_LENGTH: below the default ${PASSWORD_MIN_LENGTH_DEFAULT} when NODE_ENV=${nodeEnv} (set ALLOW_WEAK_KDF=true to allow it)`,
+        );
+    }
+  }
+
   const config: Config = {
     env: nodeEnv,
     host,
@@ -178,10 +253,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       .filter(Boolean),
     googleCertsUrl: url('GOOGLE_CERTS_URL'),
     smtpUrl,
+    mailTransport,
     mailFrom: str('MAIL_FROM', 'rst auth <no-reply@localhost>'),
-    appUrl: url('APP_URL', `http://${host}:${port}`)!.replace(/\/+$/, ''),
-    passwordMinLength: int('PASSWORD_MIN_LENGTH', 8, 1, 256),
-    scrypt: { logN: int('SCRYPT_LOG_N', 15, 1, 20), r: int('SCRYPT_R', 8, 1, 64), p: int('SCRYPT_P', 3, 1, 16) },
+    appUrl,
+    passwordMinLength,
+    scrypt,
     // Each hash holds a libuv pool thread for its whole run; as many at once as there are cores.
     // With several workers the cores are shared between them.
     kdfConcurrency: int('KDF_CONCURRENCY', Math.max(1, Math.floor(cores / webConcurrency)), 1, 64),
@@ -210,4 +286,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   };
   if (problems.length) throw new ConfigError(problems);
   return Object.freeze(config);
+}
+
+/**
+ * `NAME_FILE` names a file holding the secret NAME (one trailing newline is dropped, as editors and
+ * `echo` add one). Setting both is refused: which one wins would be a guess. The file's content is
+ * never echoed in a problem.
+ */
+function withSecretFiles(env: NodeJS.ProcessEnv, problems: string[]): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...env };
+  for (const name of SECRET_VARIABLES) {
+    const file = env[`${name}_FILE`];
+    if (file === undefined || file === '') continue;
+    if (env[name] !== undefined && env[name] !== '') {
+      problems.push(`${name}_FILE: ${name} is set as well; set one of them`);
+      continue;
+    }
+    try {
+      out[name] = fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+      if (out[name] === '') problems.push(`${name}_FILE: ${file} is empty`);
+    } catch (err) {
+      problems.push(`${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  return out;
 }

@@ -34,7 +34,8 @@ export function openDatabase(opts: DbOptions): Db {
       acquireConnectionTimeout: 5000,
     });
   }
-  fs.mkdirSync(opts.dataDir, { recursive: true });
+  // The folder holds every account's hashes and the generated JWT secret: owner-only.
+  fs.mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   return knexFactory({
     client: ClientPgLite as unknown as typeof knexFactory.Client,
     dialect: 'postgres',

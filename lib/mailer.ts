@@ -39,7 +39,7 @@ type Transport = (message: MailMessage) => Promise<void>;
 
 function createTransport(deps: Deps): Transport {
   const { config } = deps;
-  if (config.smtpUrl) {
+  if (config.mailTransport === 'smtp' && config.smtpUrl) {
     const smtp = nodemailer.createTransport({
       url: config.smtpUrl,
       connectionTimeout: 10_000,
