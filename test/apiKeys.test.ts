@@ -6,7 +6,10 @@ import pg from 'pg';
 import { createClient, type Client } from '../generated/client/index.ts';
 import { createApiKey, getAccount, listApiKeys, revokeApiKey, unlinkGoogle } from '../generated/sdk.gen.ts';
 import { isWellFormedApiKey, newApiKey } from '../lib/apiKeys.ts';
-import { DB_LABEL, ON_POSTGRES, registeredUser, startServer, validatingFetch, type TestServer } from './harness.ts';
+import { validatingFetch } from './support/contract.ts';
+import { DB_LABEL, ON_POSTGRES } from './support/database.ts';
+import { startServer, type TestServer } from './support/server.ts';
+import { registeredUser } from './support/users.ts';
 
 // The format of API.md, written out again here so the test does not trust the code under test.
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -329,7 +332,7 @@ describe(`API keys (${DB_LABEL})`, () => {
     if (ON_POSTGRES) {
       it('refuses a malformed key or a bad checksum without a database lookup', async () => {
         // Hold an exclusive lock on api_keys: any lookup would wait behind it.
-        const locker = new pg.Client({ connectionString: server.databaseUrl });
+        const locker = new pg.Client({ connectionString: server.database.url });
         await locker.connect();
         try {
           await locker.query('begin');

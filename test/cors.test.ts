@@ -3,7 +3,9 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { expect } from 'chai';
 import { ConfigError, loadConfig } from '../config.ts';
-import { DB_LABEL, registeredUser, ROOT, startServer, TEST_ENV, type TestServer } from './harness.ts';
+import { DB_LABEL } from './support/database.ts';
+import { ROOT, startServer, TEST_ENV, type TestServer } from './support/server.ts';
+import { registeredUser } from './support/users.ts';
 
 const APP = 'https://app.example.test';
 const DEV = 'http://localhost:5173';

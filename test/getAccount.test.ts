@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
 import { getAccount } from '../generated/sdk.gen.ts';
-import { DB_LABEL, registeredUser, startServer, TEST_ENV, type TestServer } from './harness.ts';
+import { DB_LABEL } from './support/database.ts';
+import { startServer, TEST_ENV, type TestServer } from './support/server.ts';
+import { registeredUser } from './support/users.ts';
 
 const SECRET = TEST_ENV.JWT_SECRET!;
 

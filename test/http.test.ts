@@ -2,7 +2,9 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { healthz, readyz } from '../generated/sdk.gen.ts';
-import { checkResponse, DB_LABEL, ROOT, startServer, TEST_ENV, validatingFetch, type TestServer } from './harness.ts';
+import { checkResponse, validatingFetch } from './support/contract.ts';
+import { DB_LABEL } from './support/database.ts';
+import { ROOT, startServer, TEST_ENV, type TestServer } from './support/server.ts';
 
 describe(`HTTP behaviour shared by every endpoint (${DB_LABEL})`, () => {
   let server: TestServer;

@@ -10,7 +10,9 @@ import http from 'node:http';
 import path from 'node:path';
 import { expect } from 'chai';
 import { getAccount, healthz, login, register, resendVerification, verifyEmail } from '../generated/sdk.gen.ts';
-import { DB_LABEL, ON_POSTGRES, ROOT, TEST_ENV, startServer, uniqueUser, type TestServer } from './harness.ts';
+import { DB_LABEL, ON_POSTGRES } from './support/database.ts';
+import { ROOT, startServer, TEST_ENV, type TestServer } from './support/server.ts';
+import { uniqueUser } from './support/users.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const MAIL = /----- rst auth mail[^\n]*\nTo: ([^\n]+)\nSubject: ([^\n]*)\n\n([\s\S]*?)\n----- end of mail -----/g;

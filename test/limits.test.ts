@@ -10,8 +10,11 @@ import { expect } from 'chai';
 import YAML from 'yaml';
 import { ConfigError, loadConfig } from '../config.ts';
 import { getAccount, login, register, verifyEmail } from '../generated/sdk.gen.ts';
-import { startGoogleFake, type GoogleFake } from './googleFake.ts';
-import { DB_LABEL, ROOT, TEST_ENV, startServer, uniqueUser, validatingFetch, type TestServer } from './harness.ts';
+import { validatingFetch } from './support/contract.ts';
+import { DB_LABEL } from './support/database.ts';
+import { type GoogleFake, startGoogleFake } from './support/google.ts';
+import { ROOT, startServer, TEST_ENV, type TestServer } from './support/server.ts';
+import { uniqueUser } from './support/users.ts';
 
 let nextIp = 1;
 /** A client address of its own for each caller, so tests on one server never share a bucket. */

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { getAccount, login, register } from '../generated/sdk.gen.ts';
-import { DB_LABEL, ON_POSTGRES, registeredUser, startServer, uniqueUser, type TestServer } from './harness.ts';
+import { DB_LABEL, ON_POSTGRES } from './support/database.ts';
+import { startServer, type TestServer } from './support/server.ts';
+import { registeredUser, uniqueUser } from './support/users.ts';
 
 describe(`login (${DB_LABEL})`, () => {
   let server: TestServer;

@@ -7,8 +7,11 @@ import path from 'node:path';
 import { expect } from 'chai';
 import YAML from 'yaml';
 import { getAccount, login, register } from '../generated/sdk.gen.ts';
-import { DB_LABEL, ROOT, startServer, uniqueUser, validatingFetch, type TestServer } from './harness.ts';
-import { startSmtp, type TestSmtp } from './smtp.ts';
+import { validatingFetch } from './support/contract.ts';
+import { DB_LABEL } from './support/database.ts';
+import { startSmtp, type TestSmtp } from './support/mail.ts';
+import { ROOT, startServer, type TestServer } from './support/server.ts';
+import { uniqueUser } from './support/users.ts';
 
 const TOKEN = 'metrics-token-for-tests-0123456789';
 

@@ -1,4 +1,4 @@
-// Database outages, on PostgreSQL through a TCP proxy of the test's own (test/tcpProxy.ts): the
+// Database outages, on PostgreSQL through a TCP proxy of the test's own (test/support/tcpProxy.ts): the
 // proxy is cut mid-traffic and restored. Requests must get 503 service_unavailable (with
 // Retry-After) quickly, /readyz must say 503, the process must not crash, service must resume by
 // itself, and every registration that was acknowledged (201) must be in the database afterwards,
@@ -6,8 +6,10 @@
 // suite is registered on PostgreSQL only.
 import { expect } from 'chai';
 import { readyz, register } from '../generated/sdk.gen.ts';
-import { ON_POSTGRES, startServer, uniqueUser, type TestServer } from './harness.ts';
-import { startTcpProxy, type TcpProxy } from './tcpProxy.ts';
+import { ON_POSTGRES } from './support/database.ts';
+import { startServer, type TestServer } from './support/server.ts';
+import { startTcpProxy, type TcpProxy } from './support/tcpProxy.ts';
+import { uniqueUser } from './support/users.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

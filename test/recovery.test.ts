@@ -9,20 +9,12 @@ import {
   resetPassword,
   verifyEmail,
 } from '../generated/sdk.gen.ts';
-import { DB_LABEL, ON_POSTGRES, startServer, uniqueUser, type TestServer } from './harness.ts';
-import {
-  alternate,
-  codeFrom,
-  median,
-  postFrom,
-  sleep,
-  startSmtp,
-  storedRaw,
-  TIGHT_EMAIL_LIMITS,
-  tokenFrom,
-  verifiedUser,
-  type TestSmtp,
-} from './smtp.ts';
+import { DB_LABEL, ON_POSTGRES } from './support/database.ts';
+import { codeFrom, startSmtp, storedRaw, type TestSmtp, TIGHT_EMAIL_LIMITS, tokenFrom } from './support/mail.ts';
+import { alternate, median, postFrom } from './support/requests.ts';
+import { startServer, type TestServer } from './support/server.ts';
+import { uniqueUser, verifiedUser } from './support/users.ts';
+import { sleep } from './support/wait.ts';
 
 const APP_URL = 'https://app.example.test';
 const PATH = '/v1/auth/forgot-password';

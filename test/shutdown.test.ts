@@ -4,7 +4,9 @@
 // (Kubernetes, systemd, a rolling deploy) needs to replace an instance without failing requests.
 import { expect } from 'chai';
 import { register } from '../generated/sdk.gen.ts';
-import { DB_LABEL, startServer, uniqueUser, type TestServer } from './harness.ts';
+import { DB_LABEL } from './support/database.ts';
+import { startServer, type TestServer } from './support/server.ts';
+import { uniqueUser } from './support/users.ts';
 
 describe(`shutdown (${DB_LABEL})`, () => {
   let server: TestServer;

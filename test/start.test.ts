@@ -9,7 +9,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { getAccount } from '../generated/sdk.gen.ts';
-import { DB_LABEL, registeredUser, ROOT, startServer, type TestServer } from './harness.ts';
+import { DB_LABEL } from './support/database.ts';
+import { ROOT, startServer, type TestServer } from './support/server.ts';
+import { registeredUser } from './support/users.ts';
 
 /** Nice values of the server's libuv pool threads, read from /proc. */
 function poolThreadNices(pid: number): number[] {
