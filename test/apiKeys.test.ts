@@ -10,6 +10,7 @@ import { validatingFetch } from './support/contract.ts';
 import { DB_LABEL, ON_POSTGRES } from './support/database.ts';
 import { startServer, type TestServer } from './support/server.ts';
 import { registeredUser } from './support/users.ts';
+import { sleep, waitFor } from './support/wait.ts';
 
 // The format of API.md, written out again here so the test does not trust the code under test.
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -187,17 +188,13 @@ describe(`API keys (${DB_LABEL})`, () => {
 
     await getAccount({ client: xApiKey(key.raw_key), throwOnError: true });
     // The write is off the response path: give it a moment to land.
-    let recorded: string | null = null;
-    for (let i = 0; i < 30 && recorded === null; i++) {
-      recorded = await lastUsed();
-      if (recorded === null) await new Promise((r) => setTimeout(r, 100));
-    }
+    const recorded = await waitFor(lastUsed, 'last_used_at after use', 3000);
     expect(recorded, 'last_used_at after use').to.be.a('string');
     expect(new Date(recorded!).getTime()).to.be.closeTo(Date.now(), 60_000);
 
     await getAccount({ client: bearer(key.raw_key), throwOnError: true });
     await getAccount({ client: xApiKey(key.raw_key), throwOnError: true });
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     expect(await lastUsed(), 'unchanged within the minute').to.equal(recorded);
   });
 
@@ -344,7 +341,7 @@ describe(`API keys (${DB_LABEL})`, () => {
             const r = await getAccount({ client: bearer(credential) });
             expect(statusOf(r)).to.equal(401);
           }
-          await new Promise((r) => setTimeout(r, 300));
+          await sleep(300);
           expect(lookupAnswered, 'a well-formed key waits for the database').to.equal(false);
           await locker.query('commit');
           expect(statusOf(await lookedUp)).to.equal(401);

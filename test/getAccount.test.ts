@@ -4,6 +4,7 @@ import { getAccount } from '../generated/sdk.gen.ts';
 import { DB_LABEL } from './support/database.ts';
 import { startServer, TEST_ENV, type TestServer } from './support/server.ts';
 import { registeredUser } from './support/users.ts';
+import { sleep } from './support/wait.ts';
 
 const SECRET = TEST_ENV.JWT_SECRET!;
 
@@ -103,7 +104,7 @@ describe(`getAccount and JWT sessions (${DB_LABEL})`, () => {
     const token = sign({ exp }, {}, SECRET, true);
     expect((await getAccount({ client: server.as(token) })).response!.status).to.equal(200);
     expect((await getAccount({ client: server.as(token) })).response!.status).to.equal(200);
-    await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 50));
+    await sleep(exp * 1000 - Date.now() + 50);
     await refused(token);
   });
 

@@ -7,7 +7,7 @@ import { DB_LABEL, ON_POSTGRES } from './support/database.ts';
 import { codeFrom, startSmtp, storedRaw, type TestSmtp, tokenFrom } from './support/mail.ts';
 import { startServer, type TestServer } from './support/server.ts';
 import { uniqueUser } from './support/users.ts';
-import { sleep } from './support/wait.ts';
+import { sleep, waitFor } from './support/wait.ts';
 
 const APP_URL = 'https://accounts.example.test/app';
 const MAIL_FROM = 'rst auth tests <auth@example.test>';
@@ -98,7 +98,7 @@ describe(`mail delivery (${DB_LABEL}, real SMTP)`, () => {
     const user = uniqueUser('busy');
     try {
       await register({ client: server.client, body: user, throwOnError: true });
-      for (let i = 0; i < 100 && smtp.refusals() === before; i++) await sleep(100);
+      await waitFor(() => smtp.refusals() > before, 'a refused delivery');
       expect(smtp.refusals()).to.be.greaterThan(before);
     } finally {
       smtp.refuse(false);

@@ -7,6 +7,7 @@ import { register } from '../generated/sdk.gen.ts';
 import { DB_LABEL } from './support/database.ts';
 import { startServer, type TestServer } from './support/server.ts';
 import { uniqueUser } from './support/users.ts';
+import { waitFor } from './support/wait.ts';
 
 describe(`shutdown (${DB_LABEL})`, () => {
   let server: TestServer;
@@ -39,7 +40,7 @@ describe(`shutdown (${DB_LABEL})`, () => {
     expect(first.status).to.equal(201);
     const received = () =>
       server.logs().filter((l) => l.msg === 'request received' && l.path === '/v1/auth/register').length;
-    await server.waitForLog(() => received() >= users.length, 20_000);
+    await waitFor(() => received() >= users.length, 'every registration received', 20_000);
     const exited = new Promise<{ code: number | null; at: number }>((resolve) =>
       server.child.once('exit', (code) => resolve({ code, at: performance.now() })),
     );
