@@ -4,15 +4,13 @@
 // WEB_CONCURRENCY=N runs N workers (node:cluster) behind one port.
 //
 // PGlite is embedded and single-process, so the multi-process suites are registered on
-// PostgreSQL only; on both, a WEB_CONCURRENCY above 1 without DATABASE_URL is refused at start.
-import { spawnSync } from 'node:child_process';
+// PostgreSQL only (config.test.ts checks that more than one worker without DATABASE_URL is refused).
 import http from 'node:http';
-import path from 'node:path';
 import { expect } from 'chai';
 import { getAccount, healthz, login, register, resendVerification, verifyEmail } from '../generated/sdk.gen.ts';
-import { DB_LABEL, ON_POSTGRES } from './support/database.ts';
+import { ON_POSTGRES } from './support/database.ts';
 import { codeFrom, consoleMailsIn } from './support/mail.ts';
-import { ROOT, startServer, TEST_ENV, type TestServer } from './support/server.ts';
+import { startServer, type TestServer } from './support/server.ts';
 import { uniqueUser } from './support/users.ts';
 import { sleep, waitFor } from './support/wait.ts';
 
@@ -254,17 +252,3 @@ if (ON_POSTGRES) {
     });
   });
 }
-
-describe(`WEB_CONCURRENCY on the embedded database (${DB_LABEL})`, () => {
-  it('refuses more than one worker without DATABASE_URL, naming the variable', () => {
-    const env: Record<string, string> = { PATH: process.env.PATH ?? '', ...TEST_ENV, WEB_CONCURRENCY: '2', PORT: '0' };
-    const run = spawnSync(process.execPath, [path.join(ROOT, 'server.ts')], {
-      cwd: ROOT,
-      env,
-      encoding: 'utf8',
-      timeout: 20_000,
-    });
-    expect(run.status).to.equal(2);
-    expect(run.stderr).to.match(/configuration error: WEB_CONCURRENCY: more than 1 worker needs DATABASE_URL/);
-  });
-});

@@ -3,17 +3,15 @@
 // fields (IETF draft-ietf-httpapi-ratelimit-headers). TRUST_PROXY decides whether the client IP
 // comes from X-Forwarded-For: ignored by default, and when trusted only the hops the proxies
 // appended count, so a client cannot pick its own bucket.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import YAML from 'yaml';
-import { ConfigError, loadConfig } from '../config.ts';
 import { getAccount, login, register, verifyEmail } from '../generated/sdk.gen.ts';
 import { validatingFetch } from './support/contract.ts';
 import { DB_LABEL } from './support/database.ts';
 import { type GoogleFake, startGoogleFake } from './support/google.ts';
-import { ROOT, startServer, TEST_ENV, type TestServer } from './support/server.ts';
+import { ROOT, startServer, type TestServer } from './support/server.ts';
 import { uniqueUser } from './support/users.ts';
 
 let nextIp = 1;
@@ -276,36 +274,5 @@ describe(`rate limits without TRUST_PROXY (${DB_LABEL})`, () => {
       headers: from(freshIp()),
     });
     expectLimited(response, error, 2);
-  });
-});
-
-describe('limit configuration', () => {
-  it('defaults to the limits of API.md, refused credentials 100 per IP per 15 minutes', () => {
-    const { limits, trustProxy, proxyHops } = loadConfig({});
-    expect(limits.loginIdentifier).to.deep.equal({ limit: 10, windowSeconds: 900 });
-    expect(limits.loginIp).to.deep.equal({ limit: 100, windowSeconds: 900 });
-    expect(limits.registerIp).to.deep.equal({ limit: 10, windowSeconds: 3600 });
-    expect(limits.emailMinute).to.deep.equal({ limit: 1, windowSeconds: 60 });
-    expect(limits.emailHour).to.deep.equal({ limit: 5, windowSeconds: 3600 });
-    expect(limits.authFailureIp).to.deep.equal({ limit: 100, windowSeconds: 900 });
-    expect({ trustProxy, proxyHops }).to.deep.equal({ trustProxy: false, proxyHops: 0 });
-  });
-
-  it('reads TRUST_PROXY as true/false or a number of proxy hops', () => {
-    expect(loadConfig({ TRUST_PROXY: 'true' }).proxyHops).to.equal(1);
-    expect(loadConfig({ TRUST_PROXY: '2' }).proxyHops).to.equal(2);
-    expect(loadConfig({ TRUST_PROXY: 'off' }).trustProxy).to.equal(false);
-    expect(() => loadConfig({ TRUST_PROXY: 'sometimes' })).to.throw(ConfigError, /TRUST_PROXY/);
-  });
-
-  it('refuses to start on a malformed RATE_LIMIT_* value, naming the variable', () => {
-    const run = spawnSync(process.execPath, [path.join(ROOT, 'server.ts')], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', ...TEST_ENV, RATE_LIMIT_AUTH_FAILURE_IP: 'ten per minute', PORT: '0' },
-      encoding: 'utf8',
-      timeout: 20_000,
-    });
-    expect(run.status).to.equal(2);
-    expect(run.stderr).to.match(/configuration error: RATE_LIMIT_AUTH_FAILURE_IP: expected <limit>\/<window seconds>/);
   });
 });
