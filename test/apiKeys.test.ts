@@ -6,7 +6,11 @@ import pg from 'pg';
 import { createClient, type Client } from '../generated/client/index.ts';
 import { createApiKey, getAccount, listApiKeys, revokeApiKey, unlinkGoogle } from '../generated/sdk.gen.ts';
 import { isWellFormedApiKey, newApiKey } from '../lib/apiKeys.ts';
-import { DB_LABEL, ON_POSTGRES, registeredUser, startServer, validatingFetch, type TestServer } from './harness.ts';
+import { validatingFetch } from './support/contract.ts';
+import { DB_LABEL, ON_POSTGRES } from './support/database.ts';
+import { startServer, type TestServer } from './support/server.ts';
+import { registeredUser } from './support/users.ts';
+import { sleep, waitFor } from './support/wait.ts';
 
 // The format of API.md, written out again here so the test does not trust the code under test.
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -184,17 +188,13 @@ describe(`API keys (${DB_LABEL})`, () => {
 
     await getAccount({ client: xApiKey(key.raw_key), throwOnError: true });
     // The write is off the response path: give it a moment to land.
-    let recorded: string | null = null;
-    for (let i = 0; i < 30 && recorded === null; i++) {
-      recorded = await lastUsed();
-      if (recorded === null) await new Promise((r) => setTimeout(r, 100));
-    }
+    const recorded = await waitFor(lastUsed, 'last_used_at after use', 3000);
     expect(recorded, 'last_used_at after use').to.be.a('string');
     expect(new Date(recorded!).getTime()).to.be.closeTo(Date.now(), 60_000);
 
     await getAccount({ client: bearer(key.raw_key), throwOnError: true });
     await getAccount({ client: xApiKey(key.raw_key), throwOnError: true });
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     expect(await lastUsed(), 'unchanged within the minute').to.equal(recorded);
   });
 
@@ -329,7 +329,7 @@ describe(`API keys (${DB_LABEL})`, () => {
     if (ON_POSTGRES) {
       it('refuses a malformed key or a bad checksum without a database lookup', async () => {
         // Hold an exclusive lock on api_keys: any lookup would wait behind it.
-        const locker = new pg.Client({ connectionString: server.databaseUrl });
+        const locker = new pg.Client({ connectionString: server.database.url });
         await locker.connect();
         try {
           await locker.query('begin');
@@ -341,7 +341,7 @@ describe(`API keys (${DB_LABEL})`, () => {
             const r = await getAccount({ client: bearer(credential) });
             expect(statusOf(r)).to.equal(401);
           }
-          await new Promise((r) => setTimeout(r, 300));
+          await sleep(300);
           expect(lookupAnswered, 'a well-formed key waits for the database').to.equal(false);
           await locker.query('commit');
           expect(statusOf(await lookedUp)).to.equal(401);

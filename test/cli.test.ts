@@ -8,8 +8,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { getAccount, googleSignIn, listApiKeys } from '../generated/sdk.gen.ts';
-import { type GoogleFake, newSub, startGoogleFake } from './googleFake.ts';
-import { checkResponse, DB_LABEL, registeredUser, ROOT, startServer, uniqueUser, type TestServer } from './harness.ts';
+import { checkResponse } from './support/contract.ts';
+import { DB_LABEL } from './support/database.ts';
+import { type GoogleFake, newSub, startGoogleFake } from './support/google.ts';
+import { ROOT, startServer, type TestServer } from './support/server.ts';
+import { registeredUser, uniqueUser } from './support/users.ts';
 
 const RST = path.join(ROOT, 'cli', 'rst.ts');
 

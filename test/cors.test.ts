@@ -1,9 +1,7 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import path from 'node:path';
 import { expect } from 'chai';
-import { ConfigError, loadConfig } from '../config.ts';
-import { DB_LABEL, registeredUser, ROOT, startServer, TEST_ENV, type TestServer } from './harness.ts';
+import { DB_LABEL } from './support/database.ts';
+import { startServer, type TestServer } from './support/server.ts';
+import { registeredUser } from './support/users.ts';
 
 const APP = 'https://app.example.test';
 const DEV = 'http://localhost:5173';
@@ -144,45 +142,5 @@ describe(`CORS (${DB_LABEL})`, () => {
       expect(res.status).to.equal(401);
       expect(res.headers.get('x-content-type-options')).to.equal('nosniff');
     });
-  });
-
-  it('refuses a CORS_ORIGINS entry that is not an exact origin, naming the variable', () => {
-    expect(loadConfig({ CORS_ORIGINS: `${APP}/, ${DEV}` }).corsOrigins).to.deep.equal([APP, DEV]);
-    expect(loadConfig({}).corsOrigins).to.deep.equal([]);
-    for (const bad of [
-      '*',
-      'https://app.example.test/path',
-      'app.example.test',
-      'ftp://files.example.test',
-      'https://APP.example.test',
-      'https://app.example.test:443',
-      'null',
-    ]) {
-      let problems: string[] = [];
-      try {
-        loadConfig({ CORS_ORIGINS: `${APP},${bad}` });
-      } catch (err) {
-        if (err instanceof ConfigError) problems = err.problems;
-      }
-      expect(problems, bad).to.deep.equal([
-        `CORS_ORIGINS: "${bad}" is not an origin such as https://app.example.com (lower-case scheme and host, optional port, no path)`,
-      ]);
-    }
-  });
-
-  it('stops the server at start-up with exit status 2 and one line on a bad CORS_ORIGINS', async () => {
-    // Configuration is checked before any database is opened: no database is needed here.
-    const child = spawn(process.execPath, [path.join(ROOT, 'server.ts')], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', ...TEST_ENV, PORT: '0', CORS_ORIGINS: '*' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    const [code] = (await once(child, 'close')) as [number | null];
-    expect(code).to.equal(2);
-    expect(stderr.trim().split('\n')).to.deep.equal([
-      'rst auth: configuration error: CORS_ORIGINS: "*" is not an origin such as https://app.example.com (lower-case scheme and host, optional port, no path)',
-    ]);
   });
 });

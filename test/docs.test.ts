@@ -5,7 +5,9 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { createApiKey } from '../generated/sdk.gen.ts';
-import { DB_LABEL, registeredUser, ROOT, startServer, type TestServer } from './harness.ts';
+import { DB_LABEL } from './support/database.ts';
+import { ROOT, startServer, type TestServer } from './support/server.ts';
+import { registeredUser } from './support/users.ts';
 
 // Debian's chromium package; CHROMIUM_PATH points elsewhere (another distribution, or a missing path to see the skip).
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

@@ -6,15 +6,10 @@ import { expect } from 'chai';
 // The package's own name: resolved through package.json "exports", as a consumer imports it.
 import * as sdk from 'rst-auth/sdk';
 import * as generated from '../generated/sdk.gen.ts';
-import {
-  DB_LABEL,
-  registeredUser,
-  ROOT,
-  startServer,
-  uniqueUser,
-  validatingFetch,
-  type TestServer,
-} from './harness.ts';
+import { validatingFetch } from './support/contract.ts';
+import { DB_LABEL } from './support/database.ts';
+import { ROOT, startServer, type TestServer } from './support/server.ts';
+import { registeredUser, uniqueUser } from './support/users.ts';
 
 interface Run {
   code: number | null;

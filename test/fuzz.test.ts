@@ -2,7 +2,7 @@
 // (valid, then mutated: fields dropped, added, retyped, oversized) and plain junk (bad JSON, wrong
 // content types, huge and unicode strings, deep nesting, nulls, bad and duplicate headers, junk
 // credentials, random paths and methods) against every operation, at least 5,000 requests a run.
-// Every answer must match the contract (test/harness.ts checkResponse: documented status, a
+// Every answer must match the contract (test/support/contract.ts checkResponse: documented status, a
 // Problem body for every error, X-Request-Id, Retry-After on 429/503 …) and none may be a 5xx
 // other than a 503 the operation documents.
 //
@@ -15,8 +15,11 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import YAML from 'yaml';
 import { createApiKey } from '../generated/sdk.gen.ts';
-import { startGoogleFake, type GoogleFake } from './googleFake.ts';
-import { checkResponse, DB_LABEL, ROOT, registeredUser, startServer, type TestServer } from './harness.ts';
+import { checkResponse } from './support/contract.ts';
+import { DB_LABEL } from './support/database.ts';
+import { type GoogleFake, startGoogleFake } from './support/google.ts';
+import { ROOT, startServer, type TestServer } from './support/server.ts';
+import { registeredUser } from './support/users.ts';
 
 const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31);
 const REQUESTS = Math.max(5000, Number(process.env.FUZZ_REQUESTS ?? 0));

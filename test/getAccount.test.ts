@@ -1,7 +1,10 @@
 import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
 import { getAccount } from '../generated/sdk.gen.ts';
-import { DB_LABEL, registeredUser, startServer, TEST_ENV, type TestServer } from './harness.ts';
+import { DB_LABEL } from './support/database.ts';
+import { startServer, TEST_ENV, type TestServer } from './support/server.ts';
+import { registeredUser } from './support/users.ts';
+import { sleep } from './support/wait.ts';
 
 const SECRET = TEST_ENV.JWT_SECRET!;
 
@@ -101,7 +104,7 @@ describe(`getAccount and JWT sessions (${DB_LABEL})`, () => {
     const token = sign({ exp }, {}, SECRET, true);
     expect((await getAccount({ client: server.as(token) })).response!.status).to.equal(200);
     expect((await getAccount({ client: server.as(token) })).response!.status).to.equal(200);
-    await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 50));
+    await sleep(exp * 1000 - Date.now() + 50);
     await refused(token);
   });
 

@@ -1,8 +1,10 @@
 import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
 import { createApiKey, getAccount, googleSignIn, login, register } from '../generated/sdk.gen.ts';
-import { DB_LABEL, registeredUser, startServer, TEST_ENV, uniqueUser, type TestServer } from './harness.ts';
-import { type GoogleFake, hmacWithCertificate, newSub, otherKey, startGoogleFake } from './googleFake.ts';
+import { DB_LABEL } from './support/database.ts';
+import { type GoogleFake, hmacWithCertificate, newSub, otherKey, startGoogleFake } from './support/google.ts';
+import { startServer, TEST_ENV, type TestServer } from './support/server.ts';
+import { registeredUser, uniqueUser } from './support/users.ts';
 
 const USERNAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$/;
 

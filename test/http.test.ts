@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { healthz, readyz } from '../generated/sdk.gen.ts';
-import { checkResponse, DB_LABEL, ROOT, startServer, TEST_ENV, validatingFetch, type TestServer } from './harness.ts';
+import { checkResponse, validatingFetch } from './support/contract.ts';
+import { DB_LABEL } from './support/database.ts';
+import { startServer, type TestServer } from './support/server.ts';
 
 describe(`HTTP behaviour shared by every endpoint (${DB_LABEL})`, () => {
   let server: TestServer;
@@ -119,45 +119,5 @@ describe('the harness itself', () => {
       thrown = err;
     }
     expect(String(thrown)).to.match(/server error/);
-  });
-});
-
-describe('configuration', () => {
-  const boot = (env: Record<string, string>) =>
-    new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [path.join(ROOT, 'server.ts')], {
-        env: { PATH: process.env.PATH ?? '', ...TEST_ENV, DATA_DIR: '/nonexistent/never-created', ...env },
-      });
-      let stderr = '';
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('exit', (code) => resolve({ code, stderr }));
-    });
-
-  it('stops at start with one clear line per bad variable', async () => {
-    const { code, stderr } = await boot({ PORT: 'eighty', SCRYPT_LOG_N: '99', RATE_LIMIT_LOGIN_IP: 'lots' });
-    expect(code).to.equal(2);
-    const lines = stderr.trim().split('\n');
-    expect(lines).to.have.length(3);
-    expect(lines[0]).to.match(/PORT/);
-    expect(stderr)
-      .to.match(/SCRYPT_LOG_N/)
-      .and.match(/RATE_LIMIT_LOGIN_IP/);
-  });
-
-  it('refuses to start in production without JWT_SECRET, and a short JWT_SECRET anywhere', async () => {
-    const prod = await boot({ NODE_ENV: 'production', JWT_SECRET: '' });
-    expect(prod.code).to.equal(2);
-    expect(prod.stderr).to.match(/JWT_SECRET/);
-    const short = await boot({ JWT_SECRET: 'short' });
-    expect(short.code).to.equal(2);
-    expect(short.stderr).to.match(/JWT_SECRET: must be at least 32 bytes/);
-  });
-
-  it('never echoes a DATABASE_URL that may hold a password', async () => {
-    const { code, stderr } = await boot({ DATABASE_URL: 'not a url with s3cret' });
-    expect(code).to.equal(2);
-    expect(stderr)
-      .to.match(/DATABASE_URL/)
-      .and.not.match(/s3cret/);
   });
 });

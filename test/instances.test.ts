@@ -4,35 +4,28 @@
 // WEB_CONCURRENCY=N runs N workers (node:cluster) behind one port.
 //
 // PGlite is embedded and single-process, so the multi-process suites are registered on
-// PostgreSQL only; on both, a WEB_CONCURRENCY above 1 without DATABASE_URL is refused at start.
-import { spawnSync } from 'node:child_process';
+// PostgreSQL only (config.test.ts checks that more than one worker without DATABASE_URL is refused).
 import http from 'node:http';
-import path from 'node:path';
 import { expect } from 'chai';
 import { getAccount, healthz, login, register, resendVerification, verifyEmail } from '../generated/sdk.gen.ts';
-import { DB_LABEL, ON_POSTGRES, ROOT, TEST_ENV, startServer, uniqueUser, type TestServer } from './harness.ts';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const MAIL = /----- rst auth mail[^\n]*\nTo: ([^\n]+)\nSubject: ([^\n]*)\n\n([\s\S]*?)\n----- end of mail -----/g;
+import { ON_POSTGRES } from './support/database.ts';
+import { codeFrom, consoleMailsIn } from './support/mail.ts';
+import { startServer, type TestServer } from './support/server.ts';
+import { uniqueUser } from './support/users.ts';
+import { sleep, waitFor } from './support/wait.ts';
 
 /** Console-delivered mails to this address in the output of every given server. */
-function mailsTo(servers: TestServer[], email: string): string[] {
-  return servers.flatMap((s) =>
-    [...s.output().matchAll(MAIL)].filter((m) => m[1] === email.toLowerCase()).map((m) => m[3]!),
+const mailsTo = (servers: TestServer[], email: string) => servers.flatMap((s) => consoleMailsIn(s.output(), email));
+
+const waitForMails = (servers: TestServer[], email: string, n: number) =>
+  waitFor(
+    () => {
+      const mails = mailsTo(servers, email);
+      return mails.length >= n && mails;
+    },
+    `${n} mail(s) to ${email}`,
+    15_000,
   );
-}
-
-async function waitForMails(servers: TestServer[], email: string, n: number, timeoutMs = 15_000): Promise<string[]> {
-  const started = Date.now();
-  while (Date.now() - started < timeoutMs) {
-    const mails = mailsTo(servers, email);
-    if (mails.length >= n) return mails;
-    await sleep(50);
-  }
-  throw new Error(`${n} mail(s) to ${email} not seen within ${timeoutMs} ms`);
-}
-
-const codeIn = (text: string) => /code is: (\d{6})/.exec(text)![1]!;
 
 /** One GET on a connection of its own, so the kernel hands each to a worker afresh. */
 function getFresh(
@@ -81,7 +74,7 @@ if (ON_POSTGRES) {
       const user = uniqueUser(prefix);
       await register({ client: a.client, body: user, throwOnError: true });
       const [mail] = await waitForMails([a, b], user.email, 1);
-      await verifyEmail({ client: b.client, body: { email: user.email, code: codeIn(mail!) }, throwOnError: true });
+      await verifyEmail({ client: b.client, body: { email: user.email, code: codeFrom(mail!) }, throwOnError: true });
       return user;
     }
 
@@ -118,7 +111,7 @@ if (ON_POSTGRES) {
     it('hold the verification tries across instances: 5 wrong codes alternating, then the right one is dead too', async () => {
       const user = uniqueUser('tries');
       await register({ client: b.client, body: user, throwOnError: true });
-      const code = codeIn((await waitForMails([a, b], user.email, 1))[0]!);
+      const code = codeFrom((await waitForMails([a, b], user.email, 1))[0]!);
       const wrong = code === '000000' ? '111111' : '000000';
       for (let i = 0; i < 5; i++) {
         const { error, response } = await verifyEmail({
@@ -136,7 +129,7 @@ if (ON_POSTGRES) {
     it('use a code once: of the same right code sent to both at once, exactly one wins', async () => {
       const user = uniqueUser('once');
       await register({ client: a.client, body: user, throwOnError: true });
-      const code = codeIn((await waitForMails([a, b], user.email, 1))[0]!);
+      const code = codeFrom((await waitForMails([a, b], user.email, 1))[0]!);
       const results = await Promise.all(
         [a, b, a, b].map((s) => verifyEmail({ client: s.client, body: { email: user.email, code } })),
       );
@@ -198,7 +191,7 @@ if (ON_POSTGRES) {
       // Each worker's own line comes from another process, so it may land in the pipe after the
       // primary's: wait for two of them as well.
       await server.waitForLog((l) => l.msg === 'listening');
-      await server.waitForLog(() => workerPids().length >= 2);
+      await waitFor(() => workerPids().length >= 2, 'two workers listening');
       const pids = workerPids();
       expect(pids).to.have.length(2);
       expect(pids).not.to.include(server.child.pid);
@@ -259,17 +252,3 @@ if (ON_POSTGRES) {
     });
   });
 }
-
-describe(`WEB_CONCURRENCY on the embedded database (${DB_LABEL})`, () => {
-  it('refuses more than one worker without DATABASE_URL, naming the variable', () => {
-    const env: Record<string, string> = { PATH: process.env.PATH ?? '', ...TEST_ENV, WEB_CONCURRENCY: '2', PORT: '0' };
-    const run = spawnSync(process.execPath, [path.join(ROOT, 'server.ts')], {
-      cwd: ROOT,
-      env,
-      encoding: 'utf8',
-      timeout: 20_000,
-    });
-    expect(run.status).to.equal(2);
-    expect(run.stderr).to.match(/configuration error: WEB_CONCURRENCY: more than 1 worker needs DATABASE_URL/);
-  });
-});

@@ -3,15 +3,16 @@
 // fields (IETF draft-ietf-httpapi-ratelimit-headers). TRUST_PROXY decides whether the client IP
 // comes from X-Forwarded-For: ignored by default, and when trusted only the hops the proxies
 // appended count, so a client cannot pick its own bucket.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import YAML from 'yaml';
-import { ConfigError, loadConfig } from '../config.ts';
 import { getAccount, login, register, verifyEmail } from '../generated/sdk.gen.ts';
-import { startGoogleFake, type GoogleFake } from './googleFake.ts';
-import { DB_LABEL, ROOT, TEST_ENV, startServer, uniqueUser, validatingFetch, type TestServer } from './harness.ts';
+import { validatingFetch } from './support/contract.ts';
+import { DB_LABEL } from './support/database.ts';
+import { type GoogleFake, startGoogleFake } from './support/google.ts';
+import { ROOT, startServer, type TestServer } from './support/server.ts';
+import { uniqueUser } from './support/users.ts';
 
 let nextIp = 1;
 /** A client address of its own for each caller, so tests on one server never share a bucket. */
@@ -143,39 +144,56 @@ describe(`rate limits (${DB_LABEL})`, () => {
     expect(other.response!.status).to.equal(201);
   });
 
-  it('locks an identifier after 10 failures from any addresses, in any case: the 11th is 429 even with the right password', async () => {
-    const user = await userOn(server, 'lock');
-    for (let i = 0; i < 10; i++) {
-      const identifier = i % 2 ? user.username.toUpperCase() : user.username;
-      const { error, response } = await login({
-        client: server.client,
-        body: { username: identifier, password: 'wrong password' },
-        headers: from(freshIp()),
-      });
-      expect(response!.status, `attempt ${i + 1}`).to.equal(401);
-      expect(error).to.include({ code: 'invalid_credentials' });
-    }
-    const { error, response } = await login({
-      client: server.client,
-      body: { username: user.username, password: user.password },
-      headers: from(freshIp()),
-    });
-    expectLimited(response, error, 10);
-    // The lock is on sign-in only: the session already held keeps working.
-    expect((await getAccount({ client: server.as(user.token), headers: from(freshIp()) })).response!.status).to.equal(
-      200,
-    );
-  });
+  // The one place the per-identifier lock-out is tested (instances.test.ts adds that two
+  // instances share it).
+  describe('login lock-out per identifier (10 failures in 15 minutes)', () => {
+    const attempt = (username: string, password: string) =>
+      login({ client: server.client, body: { username, password }, headers: from(freshIp()) });
 
-  it('gives a successful sign-in its attempt back, so only failures count', async () => {
-    const user = await userOn(server, 'refund');
-    const attempt = (password: string) =>
-      login({ client: server.client, body: { username: user.username, password }, headers: from(freshIp()) });
-    for (let i = 0; i < 9; i++) expect((await attempt('wrong password')).response!.status).to.equal(401);
-    expect((await attempt(user.password)).response!.status).to.equal(200);
-    expect((await attempt('wrong password')).response!.status, 'the 10th failure').to.equal(401);
-    const { error, response } = await attempt('wrong password');
-    expectLimited(response, error, 10);
+    it('locks an identifier after 10 failures from any addresses, in any case: the 11th is 429 even with the right password', async () => {
+      const user = await userOn(server, 'lock');
+      // The limit is keyed by the identifier as submitted, normalised: any case counts together.
+      const cases = [user.username, user.username.toUpperCase(), user.username.toLowerCase()];
+      for (let i = 0; i < 10; i++) {
+        const { error, response } = await attempt(cases[i % 3]!, `wrong ${i} password`);
+        expect(response!.status, `attempt ${i + 1}`).to.equal(401);
+        expect(error).to.include({ code: 'invalid_credentials' });
+      }
+      const { error, response } = await attempt(user.username.toUpperCase(), user.password);
+      expectLimited(response, error, 10);
+      expect(Number(response!.headers.get('retry-after'))).to.be.within(1, 900);
+      // The lock is on sign-in only: the session already held keeps working.
+      expect((await getAccount({ client: server.as(user.token), headers: from(freshIp()) })).response!.status).to.equal(
+        200,
+      );
+    });
+
+    it('keys the limit by identifier whether or not the account exists', async () => {
+      for (let i = 0; i < 10; i++) await attempt('ghost_account', `guess ${i} guess`);
+      const { error, response } = await attempt('GHOST_ACCOUNT', 'another guess');
+      expectLimited(response, error, 10);
+    });
+
+    it('counts only failures: 15 sign-ins in a row pass, and a success gives its attempt back', async () => {
+      const user = await userOn(server, 'refund');
+      for (let i = 0; i < 15; i++) expect((await attempt(user.username, user.password)).response!.status).to.equal(200);
+      for (let i = 0; i < 9; i++)
+        expect((await attempt(user.username, 'wrong password')).response!.status).to.equal(401);
+      expect((await attempt(user.username, user.password)).response!.status).to.equal(200);
+      expect((await attempt(user.username, 'wrong password')).response!.status, 'the 10th failure').to.equal(401);
+      const { error, response } = await attempt(user.username, 'wrong password');
+      expectLimited(response, error, 10);
+    });
+
+    it('holds under concurrency: of 30 simultaneous wrong guesses at most 10 are checked', async () => {
+      const user = await userOn(server, 'burst');
+      const results = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => attempt(user.username, `burst guess ${i}`)),
+      );
+      const statuses = results.map((r) => r.response!.status);
+      expect(statuses.filter((s) => s === 401)).to.have.length(10);
+      expect(statuses.filter((s) => s === 429)).to.have.length(20);
+    });
   });
 
   it('limits failed sign-ins per IP whatever the identifier', async () => {
@@ -273,36 +291,5 @@ describe(`rate limits without TRUST_PROXY (${DB_LABEL})`, () => {
       headers: from(freshIp()),
     });
     expectLimited(response, error, 2);
-  });
-});
-
-describe('limit configuration', () => {
-  it('defaults to the limits of API.md, refused credentials 100 per IP per 15 minutes', () => {
-    const { limits, trustProxy, proxyHops } = loadConfig({});
-    expect(limits.loginIdentifier).to.deep.equal({ limit: 10, windowSeconds: 900 });
-    expect(limits.loginIp).to.deep.equal({ limit: 100, windowSeconds: 900 });
-    expect(limits.registerIp).to.deep.equal({ limit: 10, windowSeconds: 3600 });
-    expect(limits.emailMinute).to.deep.equal({ limit: 1, windowSeconds: 60 });
-    expect(limits.emailHour).to.deep.equal({ limit: 5, windowSeconds: 3600 });
-    expect(limits.authFailureIp).to.deep.equal({ limit: 100, windowSeconds: 900 });
-    expect({ trustProxy, proxyHops }).to.deep.equal({ trustProxy: false, proxyHops: 0 });
-  });
-
-  it('reads TRUST_PROXY as true/false or a number of proxy hops', () => {
-    expect(loadConfig({ TRUST_PROXY: 'true' }).proxyHops).to.equal(1);
-    expect(loadConfig({ TRUST_PROXY: '2' }).proxyHops).to.equal(2);
-    expect(loadConfig({ TRUST_PROXY: 'off' }).trustProxy).to.equal(false);
-    expect(() => loadConfig({ TRUST_PROXY: 'sometimes' })).to.throw(ConfigError, /TRUST_PROXY/);
-  });
-
-  it('refuses to start on a malformed RATE_LIMIT_* value, naming the variable', () => {
-    const run = spawnSync(process.execPath, [path.join(ROOT, 'server.ts')], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', ...TEST_ENV, RATE_LIMIT_AUTH_FAILURE_IP: 'ten per minute', PORT: '0' },
-      encoding: 'utf8',
-      timeout: 20_000,
-    });
-    expect(run.status).to.equal(2);
-    expect(run.stderr).to.match(/configuration error: RATE_LIMIT_AUTH_FAILURE_IP: expected <limit>\/<window seconds>/);
   });
 });

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { getAccount, login, register } from '../generated/sdk.gen.ts';
-import { DB_LABEL, ON_POSTGRES, registeredUser, startServer, uniqueUser, type TestServer } from './harness.ts';
+import { DB_LABEL, ON_POSTGRES } from './support/database.ts';
+import { startServer, type TestServer } from './support/server.ts';
+import { registeredUser, uniqueUser } from './support/users.ts';
 
 describe(`login (${DB_LABEL})`, () => {
   let server: TestServer;
@@ -81,60 +83,6 @@ describe(`login (${DB_LABEL})`, () => {
     const { error, response } = await login({ client: server.client, body: { username: '', password: 'x' } });
     expect(response!.status).to.equal(400);
     expect(error).to.include({ code: 'validation_failed' });
-  });
-});
-
-describe(`login limits (${DB_LABEL})`, () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startServer({ env: { RATE_LIMIT_LOGIN_IDENTIFIER: '10/900' } });
-  });
-  after(async () => {
-    await server.stop();
-  });
-
-  it('answers 429 on the 11th attempt after 10 failures, even with the right password', async () => {
-    const user = await registeredUser(server, 'lock');
-    for (let i = 0; i < 10; i++) {
-      // The limit is keyed by the identifier as submitted, normalised: any case counts together.
-      const identifier = i % 2 ? user.username : user.username.toLowerCase();
-      const r = await login({ client: server.client, body: { username: identifier, password: `wrong ${i} password` } });
-      expect(r.response!.status).to.equal(401);
-    }
-    const r = await login({
-      client: server.client,
-      body: { username: user.username.toUpperCase(), password: user.password },
-    });
-    expect(r.response!.status).to.equal(429);
-    expect(r.error).to.include({ code: 'too_many_requests' });
-    expect(Number(r.response!.headers.get('retry-after'))).to.be.within(1, 900);
-  });
-
-  it('keys the limit by identifier whether or not the account exists', async () => {
-    for (let i = 0; i < 10; i++)
-      await login({ client: server.client, body: { username: 'ghost_account', password: `guess ${i} guess` } });
-    const r = await login({ client: server.client, body: { username: 'GHOST_ACCOUNT', password: 'another guess' } });
-    expect(r.response!.status).to.equal(429);
-  });
-
-  it('does not count successful sign-ins', async () => {
-    const user = await registeredUser(server, 'ok');
-    for (let i = 0; i < 15; i++) {
-      const r = await login({ client: server.client, body: { username: user.username, password: user.password } });
-      expect(r.response!.status).to.equal(200);
-    }
-  });
-
-  it('holds under concurrency: of 30 simultaneous wrong guesses at most 10 are checked', async () => {
-    const user = await registeredUser(server, 'burst');
-    const results = await Promise.all(
-      Array.from({ length: 30 }, (_, i) =>
-        login({ client: server.client, body: { username: user.username, password: `burst guess ${i}` } }),
-      ),
-    );
-    const statuses = results.map((r) => r.response!.status);
-    expect(statuses.filter((s) => s === 401)).to.have.length(10);
-    expect(statuses.filter((s) => s === 429)).to.have.length(20);
   });
 });
 

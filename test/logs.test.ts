@@ -16,8 +16,10 @@ import {
   revokeApiKey,
   verifyEmail,
 } from '../generated/sdk.gen.ts';
-import { DB_LABEL, startServer, uniqueUser, type TestServer } from './harness.ts';
-import { codeFrom, startSmtp, tokenFrom, type TestSmtp } from './smtp.ts';
+import { DB_LABEL } from './support/database.ts';
+import { codeFrom, startSmtp, type TestSmtp, tokenFrom } from './support/mail.ts';
+import { startServer, type TestServer } from './support/server.ts';
+import { uniqueUser } from './support/users.ts';
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** The secret as a token of its own (not a piece of a longer word, id or number). */

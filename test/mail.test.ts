@@ -3,8 +3,11 @@
 // erased from the outbox once sent.
 import { expect } from 'chai';
 import { forgotPassword, register, verifyEmail } from '../generated/sdk.gen.ts';
-import { DB_LABEL, ON_POSTGRES, startServer, uniqueUser, type TestServer } from './harness.ts';
-import { codeFrom, sleep, startSmtp, storedRaw, tokenFrom, type TestSmtp } from './smtp.ts';
+import { DB_LABEL, ON_POSTGRES } from './support/database.ts';
+import { codeFrom, startSmtp, storedRaw, type TestSmtp, tokenFrom } from './support/mail.ts';
+import { startServer, type TestServer } from './support/server.ts';
+import { uniqueUser } from './support/users.ts';
+import { sleep, waitFor } from './support/wait.ts';
 
 const APP_URL = 'https://accounts.example.test/app';
 const MAIL_FROM = 'rst auth tests <auth@example.test>';
@@ -95,7 +98,7 @@ describe(`mail delivery (${DB_LABEL}, real SMTP)`, () => {
     const user = uniqueUser('busy');
     try {
       await register({ client: server.client, body: user, throwOnError: true });
-      for (let i = 0; i < 100 && smtp.refusals() === before; i++) await sleep(100);
+      await waitFor(() => smtp.refusals() > before, 'a refused delivery');
       expect(smtp.refusals()).to.be.greaterThan(before);
     } finally {
       smtp.refuse(false);

@@ -7,8 +7,12 @@ import path from 'node:path';
 import { expect } from 'chai';
 import YAML from 'yaml';
 import { getAccount, login, register } from '../generated/sdk.gen.ts';
-import { DB_LABEL, ROOT, startServer, uniqueUser, validatingFetch, type TestServer } from './harness.ts';
-import { startSmtp, type TestSmtp } from './smtp.ts';
+import { validatingFetch } from './support/contract.ts';
+import { DB_LABEL } from './support/database.ts';
+import { startSmtp, type TestSmtp } from './support/mail.ts';
+import { ROOT, startServer, type TestServer } from './support/server.ts';
+import { uniqueUser } from './support/users.ts';
+import { waitFor } from './support/wait.ts';
 
 const TOKEN = 'metrics-token-for-tests-0123456789';
 
@@ -29,8 +33,6 @@ async function scrape(server: TestServer): Promise<Map<string, number>> {
   expect(res.headers.get('content-type')).to.match(/^text\/plain; version=0\.0\.4/);
   return parse(await res.text());
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe(`metrics (${DB_LABEL})`, () => {
   describe('without METRICS_TOKEN (the default)', () => {
@@ -132,11 +134,10 @@ describe(`metrics (${DB_LABEL})`, () => {
     it('shows the outbox backlog and failing deliveries, read at scrape time, and their recovery', async () => {
       const user = uniqueUser('backlog');
       await register({ client: server.client, body: user, throwOnError: true });
-      let samples = await scrape(server);
-      for (let i = 0; i < 50 && !(samples.get('rst_outbox_retrying')! >= 1); i++) {
-        await sleep(200);
-        samples = await scrape(server);
-      }
+      let samples = await waitFor(async () => {
+        const now = await scrape(server);
+        return now.get('rst_outbox_retrying')! >= 1 && now;
+      }, 'a delivery retrying');
       expect(samples.get('rst_outbox_pending')).to.be.at.least(1);
       expect(samples.get('rst_outbox_retrying')).to.be.at.least(1);
       expect(samples.get('rst_outbox_oldest_pending_seconds')).to.be.above(0);
@@ -144,10 +145,10 @@ describe(`metrics (${DB_LABEL})`, () => {
 
       await smtp.up();
       await smtp.waitFor(user.email, 1, 30_000);
-      for (let i = 0; i < 50 && samples.get('rst_outbox_pending') !== 0; i++) {
-        await sleep(200);
-        samples = await scrape(server);
-      }
+      samples = await waitFor(async () => {
+        const now = await scrape(server);
+        return now.get('rst_outbox_pending') === 0 && now;
+      }, 'the outbox drained');
       expect(samples.get('rst_outbox_pending')).to.equal(0);
       expect(samples.get('rst_outbox_retrying')).to.equal(0);
       expect(samples.get('rst_outbox_oldest_pending_seconds')).to.equal(0);

@@ -1,4 +1,4 @@
-// Database outages, on PostgreSQL through a TCP proxy of the test's own (test/tcpProxy.ts): the
+// Database outages, on PostgreSQL through a TCP proxy of the test's own (test/support/tcpProxy.ts): the
 // proxy is cut mid-traffic and restored. Requests must get 503 service_unavailable (with
 // Retry-After) quickly, /readyz must say 503, the process must not crash, service must resume by
 // itself, and every registration that was acknowledged (201) must be in the database afterwards,
@@ -6,10 +6,11 @@
 // suite is registered on PostgreSQL only.
 import { expect } from 'chai';
 import { readyz, register } from '../generated/sdk.gen.ts';
-import { ON_POSTGRES, startServer, uniqueUser, type TestServer } from './harness.ts';
-import { startTcpProxy, type TcpProxy } from './tcpProxy.ts';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { ON_POSTGRES } from './support/database.ts';
+import { startServer, type TestServer } from './support/server.ts';
+import { startTcpProxy, type TcpProxy } from './support/tcpProxy.ts';
+import { uniqueUser } from './support/users.ts';
+import { sleep, waitFor } from './support/wait.ts';
 
 interface Outcome {
   status: number;
@@ -53,15 +54,6 @@ function traffic(server: TestServer, workers = 4) {
   };
 }
 
-async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<number> {
-  const started = Date.now();
-  while (Date.now() - started < timeoutMs) {
-    if (await check()) return Date.now() - started;
-    await sleep(100);
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms`);
-}
-
 if (ON_POSTGRES) {
   describe('database outage (PostgreSQL, through a TCP proxy)', () => {
     let proxy: TcpProxy;
@@ -79,17 +71,13 @@ if (ON_POSTGRES) {
     it('answers 503 quickly while PostgreSQL is cut off, recovers by itself, and loses no acknowledged registration', async function () {
       this.timeout(60_000);
       const load = traffic(server);
-      await waitUntil(
-        'first registrations',
-        async () => load.outcomes.filter((o) => o.status === 201).length >= 10,
-        20_000,
-      );
+      await waitFor(() => load.outcomes.filter((o) => o.status === 201).length >= 10, 'first registrations', 20_000);
 
       proxy.cut('reset');
       const cutAt = load.outcomes.length;
-      await waitUntil(
+      await waitFor(
+        () => load.outcomes.slice(cutAt).filter((o) => o.status === 503).length >= 10,
         '503s during the cut',
-        async () => load.outcomes.slice(cutAt).filter((o) => o.status === 503).length >= 10,
         15_000,
       );
       const ready = await readyz({ client: server.client });
@@ -99,11 +87,13 @@ if (ON_POSTGRES) {
 
       proxy.restore();
       const restoredAt = load.outcomes.length;
-      const recoveredIn = await waitUntil(
+      const restoredMs = Date.now();
+      await waitFor(
+        () => load.outcomes.slice(restoredAt).some((o) => o.status === 201),
         'a registration after the restore',
-        async () => load.outcomes.slice(restoredAt).some((o) => o.status === 201),
         15_000,
       );
+      const recoveredIn = Date.now() - restoredMs;
       await sleep(300);
       await load.stop();
 
@@ -165,11 +155,13 @@ if (ON_POSTGRES) {
       } finally {
         proxy.restore();
       }
-      const recoveredIn = await waitUntil(
-        'ready again',
+      const restoredMs = Date.now();
+      await waitFor(
         async () => (await readyz({ client: server.client })).response!.status === 200,
+        'ready again',
         20_000,
       );
+      const recoveredIn = Date.now() - restoredMs;
       expect(recoveredIn).to.be.below(20_000);
       const { response } = await register({ client: server.client, body: uniqueUser('after') });
       expect(response!.status).to.equal(201);

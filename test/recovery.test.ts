@@ -9,20 +9,12 @@ import {
   resetPassword,
   verifyEmail,
 } from '../generated/sdk.gen.ts';
-import { DB_LABEL, ON_POSTGRES, startServer, uniqueUser, type TestServer } from './harness.ts';
-import {
-  alternate,
-  codeFrom,
-  median,
-  postFrom,
-  sleep,
-  startSmtp,
-  storedRaw,
-  TIGHT_EMAIL_LIMITS,
-  tokenFrom,
-  verifiedUser,
-  type TestSmtp,
-} from './smtp.ts';
+import { DB_LABEL, ON_POSTGRES } from './support/database.ts';
+import { codeFrom, startSmtp, storedRaw, type TestSmtp, TIGHT_EMAIL_LIMITS, tokenFrom } from './support/mail.ts';
+import { alternate, median, postFrom } from './support/requests.ts';
+import { startServer, type TestServer } from './support/server.ts';
+import { uniqueUser, verifiedUser } from './support/users.ts';
+import { sleep, waitFor } from './support/wait.ts';
 
 const APP_URL = 'https://app.example.test';
 const PATH = '/v1/auth/forgot-password';
@@ -50,10 +42,11 @@ describe(`password recovery (${DB_LABEL}, real SMTP)`, () => {
   async function recoveryToken(email: string, nth = 1): Promise<string> {
     const r = await forgot(email);
     expect(r.response?.status).to.equal(202);
-    const mails = async () => smtp.to(email).filter((m) => /reset-password\?token=/.test(m.text));
-    for (let i = 0; i < 150 && (await mails()).length < nth; i++) await sleep(100);
-    const mail = (await mails())[nth - 1];
-    if (!mail) throw new Error(`no recovery mail #${nth} to ${email}`);
+    const mail = await waitFor(
+      () => smtp.to(email).filter((m) => /reset-password\?token=/.test(m.text))[nth - 1],
+      `recovery mail #${nth} to ${email}`,
+      15_000,
+    );
     const token = tokenFrom(mail);
     secrets.push(token);
     return token;

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { register } from '../generated/sdk.gen.ts';
-import { DB_LABEL, startServer, uniqueUser, type TestServer } from './harness.ts';
+import { DB_LABEL } from './support/database.ts';
+import { startServer, type TestServer } from './support/server.ts';
+import { uniqueUser } from './support/users.ts';
 
 describe(`register (${DB_LABEL})`, () => {
   let server: TestServer;

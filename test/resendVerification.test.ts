@@ -1,18 +1,11 @@
 import { expect } from 'chai';
 import { register, resendVerification, verifyEmail } from '../generated/sdk.gen.ts';
-import { DB_LABEL, startServer, uniqueUser, type TestServer } from './harness.ts';
-import {
-  alternate,
-  codeFrom,
-  median,
-  postFrom,
-  sleep,
-  startSmtp,
-  storedRaw,
-  TIGHT_EMAIL_LIMITS,
-  verifiedUser,
-  type TestSmtp,
-} from './smtp.ts';
+import { DB_LABEL } from './support/database.ts';
+import { codeFrom, startSmtp, storedRaw, type TestSmtp, TIGHT_EMAIL_LIMITS } from './support/mail.ts';
+import { alternate, median, postFrom } from './support/requests.ts';
+import { startServer, type TestServer } from './support/server.ts';
+import { uniqueUser, verifiedUser } from './support/users.ts';
+import { sleep } from './support/wait.ts';
 
 const PATH = '/v1/auth/resend-verification';
 

@@ -4,7 +4,10 @@
 // (Kubernetes, systemd, a rolling deploy) needs to replace an instance without failing requests.
 import { expect } from 'chai';
 import { register } from '../generated/sdk.gen.ts';
-import { DB_LABEL, startServer, uniqueUser, type TestServer } from './harness.ts';
+import { DB_LABEL } from './support/database.ts';
+import { startServer, type TestServer } from './support/server.ts';
+import { uniqueUser } from './support/users.ts';
+import { waitFor } from './support/wait.ts';
 
 describe(`shutdown (${DB_LABEL})`, () => {
   let server: TestServer;
@@ -37,7 +40,7 @@ describe(`shutdown (${DB_LABEL})`, () => {
     expect(first.status).to.equal(201);
     const received = () =>
       server.logs().filter((l) => l.msg === 'request received' && l.path === '/v1/auth/register').length;
-    await server.waitForLog(() => received() >= users.length, 20_000);
+    await waitFor(() => received() >= users.length, 'every registration received', 20_000);
     const exited = new Promise<{ code: number | null; at: number }>((resolve) =>
       server.child.once('exit', (code) => resolve({ code, at: performance.now() })),
     );

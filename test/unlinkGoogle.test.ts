@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import { createApiKey, getAccount, googleSignIn, login, unlinkGoogle } from '../generated/sdk.gen.ts';
-import { DB_LABEL, registeredUser, startServer, uniqueUser, type TestServer } from './harness.ts';
-import { type GoogleFake, newSub, startGoogleFake } from './googleFake.ts';
+import { DB_LABEL } from './support/database.ts';
+import { type GoogleFake, newSub, startGoogleFake } from './support/google.ts';
+import { startServer, type TestServer } from './support/server.ts';
+import { registeredUser, uniqueUser } from './support/users.ts';
 
 describe(`unlinkGoogle (${DB_LABEL})`, () => {
   let google: GoogleFake;

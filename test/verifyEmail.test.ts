@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import { getAccount, login, register, resendVerification, verifyEmail } from '../generated/sdk.gen.ts';
-import { DB_LABEL, ON_POSTGRES, startServer, uniqueUser, type TestServer } from './harness.ts';
-import { codeFrom, startSmtp, storedRaw, type TestSmtp } from './smtp.ts';
+import { DB_LABEL, ON_POSTGRES } from './support/database.ts';
+import { codeFrom, startSmtp, storedRaw, type TestSmtp } from './support/mail.ts';
+import { startServer, type TestServer } from './support/server.ts';
+import { uniqueUser } from './support/users.ts';
 
 /** A six-digit code that is not `code`. */
 const wrong = (code: string, n = 1): string => String((Number(code) + n) % 1_000_000).padStart(6, '0');

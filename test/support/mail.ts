@@ -1,12 +1,11 @@
-// A real SMTP server in the test process (the `smtp-server` package), so tests read codes and
-// tokens from the emails the service actually sent, never from its database. Plain SMTP on
-// 127.0.0.1, no STARTTLS, no AUTH. It can refuse mail (451, a temporary failure) or go down
-// entirely (port closed) and come back on the same port, to exercise the worker's retries.
-import http from 'node:http';
+// The mails the service sent, as tests read them: codes and tokens come from the mails, never from
+// the database. Two ways in: a real SMTP server in the test process (the `smtp-server` package;
+// plain SMTP on 127.0.0.1, no STARTTLS, no AUTH), which can refuse mail (451, a temporary failure)
+// or go down entirely (port closed) and come back on the same port, to exercise the worker's
+// retries; or the console mailer's blocks in a server's output, when no SMTP_URL is set.
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
-import { register, verifyEmail, login } from '../generated/sdk.gen.ts';
-import { checkResponse, uniqueUser, type TestServer } from './harness.ts';
+import { waitFor } from './wait.ts';
 
 export interface ReceivedMail {
   /** envelope recipients (RCPT TO), lower-cased */
@@ -110,7 +109,6 @@ export function parseMail(raw: string, envelopeTo: string[]): ReceivedMail {
 
 export async function startSmtp(): Promise<TestSmtp> {
   const messages: ReceivedMail[] = [];
-  const waiters = new Set<() => void>();
   let refusing = false;
   let refused = 0;
   let port = 0;
@@ -136,7 +134,6 @@ export async function startSmtp(): Promise<TestSmtp> {
         stream.on('end', () => {
           const to = session.envelope.rcptTo.map((r) => r.address.toLowerCase());
           messages.push(parseMail(Buffer.concat(chunks).toString('utf8'), to));
-          for (const w of waiters) w();
           callback();
         });
       },
@@ -164,22 +161,7 @@ export async function startSmtp(): Promise<TestSmtp> {
     messages,
     to,
     waitFor: (address, nth = 1, timeoutMs = 15_000) =>
-      new Promise((resolve, reject) => {
-        const check = () => {
-          const got = to(address);
-          if (got.length >= nth) {
-            clearTimeout(timer);
-            waiters.delete(check);
-            resolve(got[nth - 1]!);
-          }
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`no mail #${nth} to ${address} within ${timeoutMs} ms (got ${to(address).length})`));
-        }, timeoutMs);
-        waiters.add(check);
-        check();
-      }),
+      waitFor(() => to(address)[nth - 1], `mail #${nth} to ${address}`, timeoutMs),
     refuse: (on) => {
       refusing = on;
     },
@@ -210,14 +192,14 @@ export function storedRaw(text: string, secret: string): boolean {
   return text.includes(secret);
 }
 
-export function codeFrom(mail: ReceivedMail): string {
+export function codeFrom(mail: { text: string }): string {
   const m = /verification code is: (\d{6})\b/.exec(mail.text);
   if (!m) throw new Error(`no code in mail: ${mail.text}`);
   return m[1]!;
 }
 
 /** The token from the reset link (and checks the CLI copy in the same mail agrees). */
-export function tokenFrom(mail: ReceivedMail): string {
+export function tokenFrom(mail: { text: string }): string {
   const link = /\/reset-password\?token=([^\s]+)/.exec(mail.text);
   const cli = /recovery token: ([A-Za-z0-9_-]+)/.exec(mail.text);
   if (!link || !cli) throw new Error(`no token in mail: ${mail.text}`);
@@ -226,98 +208,20 @@ export function tokenFrom(mail: ReceivedMail): string {
   return token;
 }
 
-/** Registers an account, verifies it with the code from the SMTP mail, signs in. */
-export async function verifiedUser(server: TestServer, smtp: TestSmtp, prefix = 'user') {
-  const user = uniqueUser(prefix);
-  const created = await register({ client: server.client, body: user, throwOnError: true });
-  const code = codeFrom(await smtp.waitFor(user.email));
-  await verifyEmail({ client: server.client, body: { email: user.email, code }, throwOnError: true });
-  const session = await login({
-    client: server.client,
-    body: { username: user.username, password: user.password },
-    throwOnError: true,
-  });
-  return { ...user, id: created.data.id, token: session.data.access_token, code };
+// ---------------------------------------------------------------- the console mailer
+
+export interface ConsoleMail {
+  to: string;
+  subject: string;
+  text: string;
 }
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const CONSOLE_MAIL =
+  /----- rst auth mail[^\n]*\nTo: ([^\n]+)\nSubject: ([^\n]*)\n\n([\s\S]*?)\n----- end of mail -----/g;
 
-export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-// ---------------------------------------------------------------- requests from another address
-
-/**
- * POSTs JSON from a chosen loopback address (127.0.0.0/8 all reaches the server), so a test owns
- * its per-IP rate-limit bucket whatever other tests sent from 127.0.0.1. The response is checked
- * against the contract like every SDK call.
- */
-export async function postFrom(
-  server: TestServer,
-  localAddress: string,
-  path: string,
-  body: unknown,
-): Promise<{ status: number; headers: Headers; text: string; json: Record<string, unknown> }> {
-  const url = new URL(path, server.url);
-  const payload = JSON.stringify(body);
-  const res = await new Promise<{ status: number; headers: Headers; text: string }>((resolve, reject) => {
-    const req = http.request(
-      url,
-      {
-        method: 'POST',
-        localAddress,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-      },
-      (r) => {
-        const chunks: Buffer[] = [];
-        r.on('data', (c: Buffer) => chunks.push(c));
-        r.on('end', () => {
-          const headers = new Headers();
-          for (const [k, v] of Object.entries(r.headers)) if (typeof v === 'string') headers.set(k, v);
-          resolve({ status: r.statusCode!, headers, text: Buffer.concat(chunks).toString('utf8') });
-        });
-        r.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-  await checkResponse('POST', url.href, new Response(res.text || null, { status: res.status, headers: res.headers }));
-  return { ...res, json: res.text ? (JSON.parse(res.text) as Record<string, unknown>) : {} };
-}
-
-/**
- * Alternates POSTs with body `a` and body `b` (`rounds` of each, after a few warm-up calls) and
- * returns every status, raw body text and latency. Each call starts on a quiet server (a pause
- * after the previous one lets the delivery worker finish), so what is timed is the request path.
- */
-export async function alternate(server: TestServer, path: string, a: unknown, b: unknown, rounds = 30) {
-  const call = async (body: unknown) => {
-    const started = performance.now();
-    const res = await fetch(new URL(path, server.url), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    const text = await res.text();
-    const ms = performance.now() - started;
-    await checkResponse('POST', res.url, new Response(text, { status: res.status, headers: res.headers }));
-    return { status: res.status, text, ms };
-  };
-  for (let i = 0; i < 4; i++) await call(i % 2 ? a : b);
-  const results = {
-    a: [] as { status: number; text: string; ms: number }[],
-    b: [] as { status: number; text: string; ms: number }[],
-  };
-  for (let i = 0; i < rounds * 2; i++) {
-    await sleep(60);
-    // a, b, b, a, a, b …: neither side always follows the other.
-    const first = Math.floor(i / 2) % 2 === 0 ? 'a' : 'b';
-    const side = i % 2 === 0 ? first : first === 'a' ? 'b' : 'a';
-    results[side].push(await call(side === 'a' ? a : b));
-  }
-  return results;
+/** The console-delivered mails to this address in a server's output, oldest first. */
+export function consoleMailsIn(output: string, to: string): ConsoleMail[] {
+  return [...output.matchAll(CONSOLE_MAIL)]
+    .filter((m) => m[1] === to.toLowerCase())
+    .map((m) => ({ to: m[1]!, subject: m[2]!, text: m[3]! }));
 }

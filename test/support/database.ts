@@ -1,0 +1,120 @@
+// A database of its own for every test server: a fresh PGlite folder by default; when DATABASE_URL
+// is set (PostgreSQL), a fresh database created on that server and dropped with force afterwards.
+// A second instance can share the first one's database (PostgreSQL only: PGlite is single-process).
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+
+export const ON_POSTGRES = !!process.env.DATABASE_URL;
+export const DB_LABEL = ON_POSTGRES ? 'PostgreSQL' : 'PGlite';
+
+export interface TestDatabase {
+  /** The PostgreSQL database's URL, or undefined on PGlite. */
+  url: string | undefined;
+  /** The PGlite folder, or undefined on PostgreSQL. */
+  dataDir: string | undefined;
+  /** DATABASE_URL or DATA_DIR for a server; `through` (host:port) is dialed instead of PostgreSQL's own. */
+  env(through?: string): Record<string, string>;
+  /** Runs SQL directly (PostgreSQL only: PGlite is held by the server). */
+  sql<T = Record<string, unknown>>(query: string, params?: unknown[]): Promise<T[]>;
+  /** Every row of every table as one text. On PGlite the server must have stopped first. */
+  dump(): Promise<string>;
+  /** Closes this side's connections, then drops the database (unless shared) or the folder. */
+  drop(): Promise<void>;
+}
+
+const TABLES = `select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'`;
+
+async function admin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
+  await client.connect();
+  try {
+    return await run(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function createPostgres(): Promise<string> {
+  const name = `rst_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+  await admin((client) => client.query(`create database ${name}`));
+  const url = new URL(process.env.DATABASE_URL!);
+  url.pathname = `/${name}`;
+  return url.href;
+}
+
+function onPostgres(url: string, owned: boolean): TestDatabase {
+  let pool: pg.Pool | undefined;
+  const sql = async <T>(query: string, params: unknown[] = []): Promise<T[]> => {
+    if (!pool) {
+      pool = new pg.Pool({ connectionString: url, max: 2 });
+      // pool.end() resolves before its sockets have closed, so the forced DROP DATABASE in drop()
+      // can terminate them mid-close: that error would surface as an uncaught exception.
+      pool.on('connect', (client) => client.on('error', () => {}));
+    }
+    return (await pool.query(query, params)).rows as T[];
+  };
+  return {
+    url,
+    dataDir: undefined,
+    env: (through) => {
+      const dialed = new URL(url);
+      if (through) dialed.host = through;
+      return { DATABASE_URL: dialed.href };
+    },
+    sql,
+    dump: async () => {
+      const tables = await sql<{ table_name: string }>(TABLES);
+      const parts = await Promise.all(
+        tables.map(async (t) => JSON.stringify(await sql(`select * from "${t.table_name}"`))),
+      );
+      return parts.join('\n');
+    },
+    drop: async () => {
+      await pool?.end();
+      if (!owned) return;
+      const name = new URL(url).pathname.slice(1);
+      await admin((client) => client.query(`drop database if exists ${name} with (force)`)).catch(() => {
+        // best effort: a leftover test database does no harm
+      });
+    },
+  };
+}
+
+function onPglite(dataDir: string): TestDatabase {
+  return {
+    url: undefined,
+    dataDir,
+    env: () => ({ DATA_DIR: dataDir }),
+    sql: async () => {
+      throw new Error('sql() needs PostgreSQL');
+    },
+    dump: async () => {
+      const { PGlite } = await import('@electric-sql/pglite');
+      const db = new PGlite(dataDir);
+      try {
+        const tables = (await db.query<{ table_name: string }>(TABLES)).rows;
+        const parts: string[] = [];
+        for (const t of tables) parts.push(JSON.stringify((await db.query(`select * from "${t.table_name}"`)).rows));
+        return parts.join('\n');
+      } finally {
+        await db.close();
+      }
+    },
+    drop: async () => fs.rmSync(dataDir, { recursive: true, force: true }),
+  };
+}
+
+/** A fresh database: PostgreSQL when DATABASE_URL is set, PGlite otherwise. */
+export async function freshDatabase(): Promise<TestDatabase> {
+  if (ON_POSTGRES) return onPostgres(await createPostgres(), true);
+  return onPglite(fs.mkdtempSync(path.join(os.tmpdir(), 'rst-test-')));
+}
+
+/** The same database for a second instance; dropping it only closes this side's connections. */
+export function sharedDatabase(first: TestDatabase): TestDatabase {
+  if (!first.url) throw new Error('two instances need PostgreSQL (PGlite is single-process)');
+  return onPostgres(first.url, false);
+}
