@@ -2,6 +2,8 @@
 // with exit status 2 and one clear line per problem on stderr, before any database is opened.
 // loadConfig is checked directly; the refusals also through the real server.ts process.
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { ConfigError, loadConfig } from '../config.ts';
@@ -123,5 +125,172 @@ describe('configuration', () => {
       expect(code).to.equal(2);
       expect(stderr).to.match(/POOL_THREAD_NICE/);
     });
+  });
+});
+
+/** What start-up refuses, as the list of problems it would print. */
+const refusals = (env: Record<string, string>): string[] => {
+  try {
+    loadConfig(env);
+    return [];
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+};
+
+/** A production setting that passes every guard; each test breaks one thing. */
+const PRODUCTION: Record<string, string> = {
+  NODE_ENV: 'production',
+  JWT_SECRET: 'a'.repeat(32),
+  DATABASE_URL: 'postgres://rst@db.internal/rst',
+  SMTP_URL: 'smtp://mail.internal:587',
+  APP_URL: 'https://auth.example.com',
+};
+
+describe('configuration: production guardrails', () => {
+  it('accepts a complete production setting', () => {
+    expect(refusals(PRODUCTION)).to.deep.equal([]);
+  });
+
+  it('treats any NODE_ENV but development or test as production', () => {
+    for (const env of ['production', 'staging', 'prod']) {
+      expect(refusals({ ...PRODUCTION, NODE_ENV: env, JWT_SECRET: '' })).to.deep.equal([
+        `JWT_SECRET: required when NODE_ENV=${env}`,
+      ]);
+    }
+    expect(refusals({ NODE_ENV: 'development' })).to.deep.equal([]);
+    expect(refusals({ NODE_ENV: 'test' })).to.deep.equal([]);
+  });
+
+  it('needs DATABASE_URL unless ALLOW_EMBEDDED_DB=true', () => {
+    expect(refusals({ ...PRODUCTION, DATABASE_URL: '' }))
+      .to.have.length(1)
+      .and.match(/^DATABASE_URL: required/);
+    expect(refusals({ ...PRODUCTION, DATABASE_URL: '', ALLOW_EMBEDDED_DB: 'true' })).to.deep.equal([]);
+  });
+
+  it('needs SMTP_URL unless MAIL_TRANSPORT=console says mail goes to stdout on purpose', () => {
+    expect(refusals({ ...PRODUCTION, SMTP_URL: '' }))
+      .to.have.length(1)
+      .and.match(/^SMTP_URL: required/);
+    const console = loadConfig({ ...PRODUCTION, SMTP_URL: '', MAIL_TRANSPORT: 'console' });
+    expect(console.mailTransport).to.equal('console');
+    expect(refusals({ ...PRODUCTION, MAIL_TRANSPORT: 'carrier-pigeon' })).to.deep.equal([
+      'MAIL_TRANSPORT: expected smtp or console, got "carrier-pigeon"',
+    ]);
+    expect(refusals({ MAIL_TRANSPORT: 'smtp' })).to.deep.equal(['MAIL_TRANSPORT: smtp needs SMTP_URL']);
+  });
+
+  it('needs an https APP_URL', () => {
+    expect(refusals({ ...PRODUCTION, APP_URL: 'http://auth.example.com' })).to.deep.equal([
+      'APP_URL: must be an https:// URL when NODE_ENV=production (recovery links are sent to it)',
+    ]);
+    expect(refusals({ ...PRODUCTION, APP_URL: '' }))
+      .to.have.length(1)
+      .and.match(/^APP_URL/);
+  });
+
+  it('refuses a KDF cost or a minimum password length below the defaults unless ALLOW_WEAK_KDF=true', () => {
+    expect(refusals({ ...PRODUCTION, SCRYPT_LOG_N: '14' }))
+      .to.have.length(1)
+      .and.match(/^SCRYPT_LOG_N: below/);
+    expect(refusals({ ...PRODUCTION, SCRYPT_R: '4' }))
+      .to.have.length(1)
+      .and.match(/^SCRYPT_R: below/);
+    expect(refusals({ ...PRODUCTION, SCRYPT_P: '1' }))
+      .to.have.length(1)
+      .and.match(/^SCRYPT_P: below/);
+    expect(refusals({ ...PRODUCTION, PASSWORD_MIN_LENGTH: '6' }))
+      .to.have.length(1)
+      .and.match(/^PASSWORD_MIN_LENGTH/);
+    expect(
+      refusals({ ...PRODUCTION, SCRYPT_LOG_N: '10', PASSWORD_MIN_LENGTH: '6', ALLOW_WEAK_KDF: 'true' }),
+    ).to.deep.equal([]);
+    // Stronger than the defaults is always fine.
+    expect(refusals({ ...PRODUCTION, SCRYPT_LOG_N: '16', PASSWORD_MIN_LENGTH: '15' })).to.deep.equal([]);
+  });
+
+  it('caps the memory (128·N·r) and the work (N·r·p) of one hash, in every environment', () => {
+    // logN 19, r 8: 512 MiB per hash.
+    expect(refusals({ SCRYPT_LOG_N: '19' }))
+      .to.have.length(1)
+      .and.match(/needs 512 MiB of memory per hash/);
+    // logN 18, r 8, p 16: 256 MiB is allowed, but 2^18·8·16 = 2^25 block operations are not.
+    expect(refusals({ SCRYPT_LOG_N: '18', SCRYPT_R: '8', SCRYPT_P: '16' }))
+      .to.have.length(1)
+      .and.match(/N·r·p is/);
+    expect(refusals({ SCRYPT_LOG_N: '17', SCRYPT_R: '8', SCRYPT_P: '1' })).to.deep.equal([]);
+  });
+
+  it('stops the server with one stderr line naming the variable and a non-zero exit', async () => {
+    const run = await boot({ ...PRODUCTION, ALLOW_WEAK_KDF: 'true', SMTP_URL: '' });
+    expect(run.code).to.equal(2);
+    expect(run.stderr.trim().split('\n')).to.deep.equal([
+      'rst auth: configuration error: SMTP_URL: required when NODE_ENV=production (or set MAIL_TRANSPORT=console to print mail on purpose)',
+    ]);
+  });
+});
+
+describe('configuration: secrets from files (*_FILE)', () => {
+  let dir: string;
+  const secretFile = (name: string, content: string) => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, content, { mode: 0o600 });
+    return file;
+  };
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rst-secrets-'));
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('reads every secret from its file, dropping one trailing newline', () => {
+    const config = loadConfig({
+      JWT_SECRET_FILE: secretFile('jwt', `${'s'.repeat(40)}\n`),
+      DATABASE_URL_FILE: secretFile('db', 'postgres://rst:pw@127.0.0.1/rst\r\n'),
+      SMTP_URL_FILE: secretFile('smtp', 'smtp://u:p@127.0.0.1:2525\n'),
+      METRICS_TOKEN_FILE: secretFile('metrics', 'm'.repeat(20)),
+    });
+    expect(config.jwtSecret).to.equal('s'.repeat(40));
+    expect(config.databaseUrl).to.equal('postgres://rst:pw@127.0.0.1/rst');
+    expect(config.smtpUrl).to.equal('smtp://u:p@127.0.0.1:2525');
+    expect(config.metricsToken).to.equal('m'.repeat(20));
+    expect(config.mailTransport).to.equal('smtp');
+  });
+
+  it('checks a secret from a file like the variable itself, without echoing it', () => {
+    const problems = refusals({ JWT_SECRET_FILE: secretFile('short', 'sh0rt-s3cret\n') });
+    expect(problems).to.deep.equal(['JWT_SECRET: must be at least 32 bytes']);
+    const url = refusals({ DATABASE_URL_FILE: secretFile('badurl', 'not a url with s3cret') });
+    expect(url).to.not.be.empty;
+    for (const line of url)
+      expect(line)
+        .to.match(/^DATABASE_URL: /)
+        .and.not.match(/s3cret/);
+  });
+
+  it('refuses both the variable and its file, a missing file and an empty one', () => {
+    const file = secretFile('both', 'x'.repeat(40));
+    expect(refusals({ JWT_SECRET: 'y'.repeat(40), JWT_SECRET_FILE: file })).to.deep.equal([
+      'JWT_SECRET_FILE: JWT_SECRET is set as well; set one of them',
+    ]);
+    expect(refusals({ SMTP_URL_FILE: path.join(dir, 'absent') })).to.deep.equal([
+      `SMTP_URL_FILE: cannot read ${path.join(dir, 'absent')} (ENOENT)`,
+    ]);
+    expect(refusals({ METRICS_TOKEN_FILE: secretFile('empty', '\n') })).to.deep.equal([
+      `METRICS_TOKEN_FILE: ${path.join(dir, 'empty')} is empty`,
+    ]);
+  });
+
+  it('satisfies the production guardrails from files', () => {
+    const { JWT_SECRET: _j, DATABASE_URL: _d, SMTP_URL: _s, ...rest } = PRODUCTION;
+    expect(
+      refusals({
+        ...rest,
+        JWT_SECRET_FILE: secretFile('pjwt', 'p'.repeat(32)),
+        DATABASE_URL_FILE: secretFile('pdb', PRODUCTION.DATABASE_URL),
+        SMTP_URL_FILE: secretFile('psmtp', PRODUCTION.SMTP_URL),
+      }),
+    ).to.deep.equal([]);
   });
 });
