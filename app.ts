@@ -10,6 +10,8 @@ import { koaBody } from 'koa-body';
 import { OpenAPIBackend, type Context, type Document } from 'openapi-backend';
 import addFormats from 'ajv-formats';
 import YAML from 'yaml';
+import type { Problem as ProblemBody } from './generated/types.gen.ts';
+import { isDatabaseUnavailable } from './db/errors.ts';
 import { handlers } from './handlers/index.ts';
 import { apiKeyHeader, bearerAuth, unauthorized } from './lib/auth.ts';
 import { cors } from './lib/cors.ts';
@@ -17,7 +19,7 @@ import { docs } from './lib/docs.ts';
 import type { Deps } from './lib/deps.ts';
 import { consume, limitKey } from './lib/limits.ts';
 import { createMetrics, type Metrics } from './lib/metrics.ts';
-import { notImplemented, Problem, serviceUnavailable } from './lib/problem.ts';
+import { Problem, problem, serviceUnavailable } from './lib/problems.ts';
 
 const ROOT = path.dirname(fileURLToPath(import.meta.url));
 export const SPEC_PATH = path.join(ROOT, 'openapi.yaml');
@@ -71,7 +73,7 @@ export async function createApp(deps: Deps, metrics: Metrics = createMetrics(dep
           return { path: `${at}/${String(e.params.additionalProperty)}`, message: 'is not allowed here' };
         return { path: at || '/', message: e.message ?? 'is invalid' };
       });
-      throw new Problem(400, 'validation_failed', 'The request does not match the schema', { errors });
+      throw problem('validation_failed', { errors });
     },
     postRoutingHandler: (c: Context, ctx: Koa.Context) => {
       ctx.state.operationId = c.operation?.operationId;
@@ -85,16 +87,16 @@ export async function createApp(deps: Deps, metrics: Metrics = createMetrics(dep
       unauthorized(ctx);
     },
     notFound: () => {
-      throw new Problem(404, 'not_found', 'Not found');
+      throw problem('not_found');
     },
     methodNotAllowed: (c: Context) => {
       const allow = METHODS.filter((method) => api.router.matchOperation({ method, path: c.request.path, headers: {} }))
         .map((m) => m.toUpperCase())
         .join(', ');
-      throw new Problem(405, 'method_not_allowed', 'Method not allowed', { headers: { Allow: allow } });
+      throw problem('method_not_allowed', { headers: { Allow: allow } });
     },
     notImplemented: () => {
-      notImplemented();
+      throw problem('not_implemented');
     },
   });
   api.registerSecurityHandler('bearerAuth', bearerAuth);
@@ -129,14 +131,14 @@ export async function createApp(deps: Deps, metrics: Metrics = createMetrics(dep
     try {
       await next();
     } catch (err) {
-      const problem = toProblem(err);
-      if (problem.status >= 500 && !(err instanceof Problem)) {
+      const refusal = toProblem(err);
+      if (refusal.status >= 500 && !(err instanceof Problem)) {
         // Logged with the request id and cause; the client sees only the problem's code.
         log.error({ err, requestId, method: ctx.method, path: ctx.path }, 'request failed');
       }
-      ctx.status = problem.status;
-      for (const [name, value] of Object.entries(problem.extra.headers ?? {})) ctx.set(name, value);
-      ctx.body = problem.body();
+      ctx.status = refusal.status;
+      for (const [name, value] of Object.entries(refusal.extra.headers ?? {})) ctx.set(name, value);
+      ctx.body = problemBody(refusal);
       // Koa resets the type to JSON for object bodies: set it after the body.
       ctx.type = 'application/problem+json';
     }
@@ -177,18 +179,17 @@ export async function createApp(deps: Deps, metrics: Metrics = createMetrics(dep
     jsonLimit: config.bodyLimitBytes,
     onError: (err: Error & { status?: number; type?: string }) => {
       if (err.status === 413)
-        throw new Problem(413, 'payload_too_large', 'Payload too large', {
+        throw problem('payload_too_large', {
           detail: `Bodies are limited to ${config.bodyLimitBytes} bytes.`,
         });
-      if (err.status === 415)
-        throw new Problem(415, 'unsupported_media_type', 'Unsupported media type', { detail: 'Send UTF-8 JSON.' });
-      throw new Problem(400, 'invalid_json', 'The body is not valid JSON');
+      if (err.status === 415) throw problem('unsupported_media_type', { detail: 'Send UTF-8 JSON.' });
+      throw problem('invalid_json');
     },
   });
   koa.use((ctx, next) => {
     const hasBody = Number(ctx.get('content-length') || 0) > 0 || ctx.get('transfer-encoding') !== '';
     if (hasBody && !ctx.is('application/json', '+json')) {
-      throw new Problem(415, 'unsupported_media_type', 'Unsupported media type', {
+      throw problem('unsupported_media_type', {
         detail: 'Send the body as application/json.',
       });
     }
@@ -228,41 +229,38 @@ export async function createApp(deps: Deps, metrics: Metrics = createMetrics(dep
   return { koa, api };
 }
 
+/** The RFC 9457 body: the code's type URN, title and status, and what the throw site added. */
+function problemBody(p: Problem): ProblemBody {
+  const body: ProblemBody = {
+    type: `urn:rst-auth:problem:${p.code}`,
+    title: p.message,
+    status: p.status,
+    code: p.code,
+  };
+  if (p.extra.detail) body.detail = p.extra.detail;
+  if (p.extra.errors) body.errors = p.extra.errors;
+  return body;
+}
+
 /** Maps anything thrown to a Problem; internals never reach the client. */
 function toProblem(err: unknown): Problem {
   if (err instanceof Problem) return err;
   if (isDatabaseUnavailable(err)) return serviceUnavailable();
   // A path with broken percent-encoding (`/v1/auth/api-keys/%ZZ`) fails decoding in the router.
   if (err instanceof URIError) {
-    return new Problem(400, 'validation_failed', 'The request does not match the schema', {
+    return problem('validation_failed', {
       errors: [{ path: '/path', message: 'has malformed percent-encoding' }],
     });
   }
   // 22021/22P05: a string the schema allows but PostgreSQL text cannot hold (U+0000 above all),
   // met in a query parameter. The input is at fault, not the service: 400, not 500.
   if (['22021', '22P05'].includes((err as { code?: string })?.code ?? '')) {
-    return new Problem(400, 'validation_failed', 'The request does not match the schema', {
+    return problem('validation_failed', {
       detail: 'A string contains a character that cannot be stored, such as U+0000.',
       errors: [{ path: '/body', message: 'must not contain U+0000' }],
     });
   }
-  return new Problem(500, 'internal_error', 'Internal error', {
+  return problem('internal_error', {
     detail: 'Something went wrong on our side; it has been logged.',
   });
-}
-
-/** Connection-level failures of pg, the pool or PGlite: the service stays up and answers 503. */
-export function isDatabaseUnavailable(err: unknown): boolean {
-  const e = err as { code?: string; name?: string; message?: string };
-  if (!e) return false;
-  if (e.name === 'KnexTimeoutError') return true;
-  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(e.code ?? ''))
-    return true;
-  // 57P01 admin shutdown, 57P03 cannot connect now, 08xxx connection exceptions, 53300 too many connections
-  if (/^(08...|57P0[1-3]|53300)$/.test(e.code ?? '')) return true;
-  // pg's own wording for a connection that died, never came up (connectionTimeoutMillis: "timeout
-  // expired"), or stopped answering (query_timeout: "Query read timeout").
-  return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect|timeout expired|Query read timeout|Client was closed and is not queryable/i.test(
-    e.message ?? '',
-  );
 }

@@ -1,5 +1,5 @@
 import type { ReadyzData, ReadyzResponses } from '../generated/types.gen.ts';
-import { serviceUnavailable } from '../lib/problem.ts';
+import { serviceUnavailable } from '../lib/problems.ts';
 import type { Operation } from './types.ts';
 
 export const readyz: Operation<ReadyzData, ReadyzResponses> = async (_c, _ctx, { db }) => {

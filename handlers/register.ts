@@ -2,14 +2,14 @@ import type { RegisterData, RegisterResponses } from '../generated/types.gen.ts'
 import { findAccountByEmail, findAccountByLogin, insertAccount } from '../db/accounts.ts';
 import { consume, limitKey } from '../lib/limits.ts';
 import { checkPasswordPolicy } from '../lib/passwords.ts';
-import { Problem } from '../lib/problem.ts';
+import { problem } from '../lib/problems.ts';
 import { issueVerificationCode } from '../lib/verification.ts';
 import type { Operation } from './types.ts';
 
 const taken = (field: 'username' | 'email' | 'google_sub') =>
   field === 'username'
-    ? new Problem(409, 'username_taken', 'That username is taken')
-    : new Problem(409, 'email_taken', 'An account with that email already exists', {
+    ? problem('username_taken')
+    : problem('email_taken', {
         detail: 'Sign in, or recover the password.',
       });
 

@@ -1,7 +1,7 @@
 import type { RevokeApiKeyData, RevokeApiKeyResponses } from '../generated/types.gen.ts';
 import { revokeActiveApiKey } from '../db/apiKeys.ts';
 import { requireJwtOwner } from '../lib/auth.ts';
-import { Problem } from '../lib/problem.ts';
+import { problem } from '../lib/problems.ts';
 import type { Operation } from './types.ts';
 
 // Unknown, already revoked and another account's key get the same 404, so key ids of other
@@ -10,7 +10,7 @@ import type { Operation } from './types.ts';
 export const revokeApiKey: Operation<RevokeApiKeyData, RevokeApiKeyResponses> = async (c, _ctx, { db }) => {
   const owner = requireJwtOwner(c);
   if (!(await revokeActiveApiKey(db, owner.account.id, c.request.params.key_id))) {
-    throw new Problem(404, 'api_key_not_found', 'API key not found', {
+    throw problem('api_key_not_found', {
       detail: 'This account has no active API key with that id.',
     });
   }

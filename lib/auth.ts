@@ -6,7 +6,7 @@ import type { Context } from 'openapi-backend';
 import { findAccountForSession, type OwnerRow } from '../db/accounts.ts';
 import { authenticateApiKey, looksLikeApiKey } from './apiKeys.ts';
 import type { Deps } from './deps.ts';
-import { Problem } from './problem.ts';
+import { problem } from './problems.ts';
 
 export interface Principal {
   kind: 'jwt' | 'api_key';
@@ -71,7 +71,7 @@ export const apiKeyHeader = scheme((ctx) => {
 export function unauthorized(ctx: Koa.Context): never {
   if (ctx.state.authFailure) throw ctx.state.authFailure;
   const refused = ctx.state.credentialRefused === true;
-  throw new Problem(401, 'unauthorized', 'Authentication required', {
+  throw problem('unauthorized', {
     detail: refused
       ? 'The token or API key is malformed, expired, revoked or wrongly signed.'
       : 'Send a JWT or an API key.',
@@ -81,8 +81,7 @@ export function unauthorized(ctx: Koa.Context): never {
 
 export function requireOwner(c: Context): Principal {
   const principal = (c.security.bearerAuth || c.security.apiKeyHeader) as Principal | undefined;
-  if (!principal)
-    throw new Problem(401, 'unauthorized', 'Authentication required', { headers: { 'WWW-Authenticate': 'Bearer' } });
+  if (!principal) throw problem('unauthorized', { headers: { 'WWW-Authenticate': 'Bearer' } });
   return principal;
 }
 
@@ -90,7 +89,7 @@ export function requireOwner(c: Context): Principal {
 export function requireJwtOwner(c: Context): Principal {
   const principal = requireOwner(c);
   if (principal.kind !== 'jwt')
-    throw new Problem(403, 'jwt_required', 'A JWT session is required', {
+    throw problem('jwt_required', {
       detail: 'API keys cannot manage API keys; sign in and use the session token.',
     });
   return principal;
