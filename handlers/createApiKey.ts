@@ -1,7 +1,7 @@
 import type { CreateApiKeyData, CreateApiKeyResponses } from '../generated/types.gen.ts';
 import { insertApiKeyWithinLimit } from '../db/apiKeys.ts';
 import { MAX_ACTIVE_API_KEYS, newApiKey } from '../lib/apiKeys.ts';
-import { requireJwtOwner } from '../lib/auth.ts';
+import { requireJwtOwner } from '../http/security.ts';
 import { problem } from '../lib/problems.ts';
 import type { Operation } from './types.ts';
 

@@ -1,5 +1,5 @@
 import type { GetAccountData, GetAccountResponses } from '../generated/types.gen.ts';
-import { requireOwner } from '../lib/auth.ts';
+import { requireOwner } from '../http/security.ts';
 import type { Operation } from './types.ts';
 import { accountView } from './views.ts';
 

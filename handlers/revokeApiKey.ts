@@ -1,6 +1,6 @@
 import type { RevokeApiKeyData, RevokeApiKeyResponses } from '../generated/types.gen.ts';
 import { revokeActiveApiKey } from '../db/apiKeys.ts';
-import { requireJwtOwner } from '../lib/auth.ts';
+import { requireJwtOwner } from '../http/security.ts';
 import { problem } from '../lib/problems.ts';
 import type { Operation } from './types.ts';
 

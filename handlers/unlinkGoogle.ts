@@ -1,6 +1,6 @@
 import type { UnlinkGoogleData, UnlinkGoogleResponses } from '../generated/types.gen.ts';
 import { findAccountById, toOwnerRow, unlinkGoogleSub } from '../db/accounts.ts';
-import { requireOwner } from '../lib/auth.ts';
+import { requireOwner } from '../http/security.ts';
 import { problem } from '../lib/problems.ts';
 import type { Operation } from './types.ts';
 import { accountView } from './views.ts';

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type Koa from 'koa';
-import { problem } from './problems.ts';
+import { problem } from '../lib/problems.ts';
 
 export const DOCS_CSP = [
   "default-src 'self'",

@@ -1,12 +1,12 @@
 // Authentication for openapi-backend's security schemes. A handler returns the principal or
-// throws; openapi-backend then calls unauthorizedHandler (app.ts) when no scheme is satisfied.
+// throws; openapi-backend then calls unauthorizedHandler (http/openapi.ts) when no scheme is satisfied.
 // The owner always comes from the credential, never from the request body.
 import type Koa from 'koa';
 import type { Context } from 'openapi-backend';
 import { findAccountForSession, type OwnerRow } from '../db/accounts.ts';
-import { authenticateApiKey, looksLikeApiKey } from './apiKeys.ts';
-import type { Deps } from './deps.ts';
-import { problem } from './problems.ts';
+import { authenticateApiKey, looksLikeApiKey } from '../lib/apiKeys.ts';
+import type { Deps } from '../lib/deps.ts';
+import { problem } from '../lib/problems.ts';
 
 export interface Principal {
   kind: 'jwt' | 'api_key';
