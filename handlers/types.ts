@@ -1,8 +1,8 @@
 // How an operation handler is typed: its request from the generated `<Op>Data`, its replies from
 // the generated `<Op>Responses`, so a contract change that breaks a handler fails the type-check.
-import type Koa from 'koa';
 import type { Context } from 'openapi-backend';
 import type { Deps } from '../lib/deps.ts';
+import type { RequestContext } from '../http/state.ts';
 
 type Statuses<R> = Extract<keyof R, number>;
 
@@ -15,6 +15,6 @@ type Part<T> = [NonNullable<T>] extends [never] ? Record<string, never> : NonNul
 
 export type Operation<D extends { body?: unknown; path?: unknown }, R> = (
   c: Context<Part<D['body']>, Part<D['path']>>,
-  ctx: Koa.Context,
+  ctx: RequestContext,
   deps: Deps,
 ) => Promise<Reply<R>>;

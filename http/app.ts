@@ -10,9 +10,10 @@ import { edge } from './edge.ts';
 import { metricsRoute } from './metrics.ts';
 import { createOpenApi, operations } from './openapi.ts';
 import { loadSpec, published } from './published.ts';
+import type { RequestState } from './state.ts';
 
 export interface App {
-  koa: Koa;
+  koa: Koa<RequestState>;
   api: OpenAPIBackend;
 }
 
@@ -23,7 +24,7 @@ export async function createApp(deps: Deps, metrics: Metrics = createMetrics(dep
 
   // maxIpsCount keeps only the X-Forwarded-For entries the trusted proxies appended (the last
   // `proxyHops`); ctx.ip is the first of those, whatever the client put in front.
-  const koa = new Koa({ proxy: config.trustProxy, maxIpsCount: config.proxyHops });
+  const koa = new Koa<RequestState>({ proxy: config.trustProxy, maxIpsCount: config.proxyHops });
 
   // Outermost: request id, access log, and the one problem+json renderer.
   koa.use(edge(log, metrics));

@@ -1,13 +1,13 @@
 // JSON only. A body of any other type is 415 before anything tries to read it; a JSON body is
 // parsed by koa-body within the size limit. One layer for both, so a request without a body pays
 // for one closure call, not two.
-import type Koa from 'koa';
 import { koaBody } from 'koa-body';
 import { problem } from '../lib/problems.ts';
+import type { Middleware } from './state.ts';
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
-export function jsonBodyOnly(limitBytes: number): Koa.Middleware {
+export function jsonBodyOnly(limitBytes: number): Middleware {
   const parseBody = koaBody({
     json: true,
     urlencoded: false,

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import type Koa from 'koa';
+import type { Middleware } from './state.ts';
 import { problem } from '../lib/problems.ts';
 
 export const DOCS_CSP = [
@@ -123,7 +123,7 @@ function loadAssets(): Map<string, Asset> {
 }
 
 /** Koa middleware serving /docs and /docs/assets/*; every other path passes through. */
-export function docs(): Koa.Middleware {
+export function docs(): Middleware {
   const assets = loadAssets();
   const page = asset(PAGE, 'text/html; charset=utf-8');
 

@@ -1,16 +1,16 @@
 // The outermost layer: the request id, the headers every response carries, the access log, the
 // request metrics, and every throw from the layers below rendered as problem+json.
 import { randomUUID } from 'node:crypto';
-import type Koa from 'koa';
 import type { Logger } from '../lib/logger.ts';
 import type { Metrics } from '../lib/metrics.ts';
 import { Problem } from '../lib/problems.ts';
 import { operationLabel } from './metrics.ts';
 import { renderProblem, toProblem } from './problems.ts';
+import type { Middleware } from './state.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export function edge(log: Logger, metrics: Metrics): Koa.Middleware {
+export function edge(log: Logger, metrics: Metrics): Middleware {
   // The level is fixed at start; below it, not even the log line's object is built.
   const logDebug = log.isLevelEnabled('debug');
   const logInfo = log.isLevelEnabled('info');
@@ -46,6 +46,6 @@ export function edge(log: Logger, metrics: Metrics): Koa.Middleware {
         },
         'request',
       );
-    metrics.observe(operationLabel(ctx), ctx.status, ms / 1000, ctx.state.credentialRefused === true);
+    metrics.observe(operationLabel(ctx), ctx.status, ms / 1000, ctx.state.credential?.outcome === 'refused');
   };
 }

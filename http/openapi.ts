@@ -1,19 +1,17 @@
 // openapi-backend in strict mode, routing, validating and authenticating from openapi.yaml: every
 // hook registered, so a request that fails routing, validation or authentication never reaches a
 // handler, and the last Koa layer that hands each request to it.
-import type Koa from 'koa';
 import { OpenAPIBackend, type Context, type Document } from 'openapi-backend';
 import addFormats from 'ajv-formats';
 import { handlers } from '../handlers/index.ts';
 import type { Deps } from '../lib/deps.ts';
-import { consume, limitKey } from '../lib/limits.ts';
 import { problem } from '../lib/problems.ts';
 import { apiKeyHeader, bearerAuth, unauthorized } from './security.ts';
+import type { Middleware, RequestContext } from './state.ts';
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];
 
 export async function createOpenApi(document: Document, deps: Deps): Promise<OpenAPIBackend> {
-  const { config } = deps;
   const validated = new Set<string>();
   const api = new OpenAPIBackend({
     definition: structuredClone(document),
@@ -26,7 +24,7 @@ export async function createOpenApi(document: Document, deps: Deps): Promise<Ope
     // An operation without parameters or body (GET /v1/me/account, the hot path) has nothing to
     // validate but its query string, which must be empty: ajv runs only when there is something
     // for it to look at.
-    validate: (c: Context, ctx: Koa.Context) => validated.has(c.operation.operationId!) || ctx.querystring !== '',
+    validate: (c: Context, ctx: RequestContext) => validated.has(c.operation.operationId!) || ctx.querystring !== '',
     customizeAjv: (ajv) => {
       addFormats.default(ajv, ['email', 'uuid', 'date-time']);
       return ajv;
@@ -46,17 +44,10 @@ export async function createOpenApi(document: Document, deps: Deps): Promise<Ope
       });
       throw problem('validation_failed', { errors });
     },
-    postRoutingHandler: (c: Context, ctx: Koa.Context) => {
+    postRoutingHandler: (c: Context, ctx: RequestContext) => {
       ctx.state.operationId = c.operation?.operationId;
     },
-    unauthorizedHandler: async (_c: Context, ctx: Koa.Context) => {
-      // Refused tokens and keys are counted per client IP (a missing one costs nothing to check),
-      // so guessing credentials or hammering the key lookup ends in 429.
-      if (ctx.state.credentialRefused === true && !ctx.state.authFailure) {
-        await consume(deps.db, [{ key: limitKey('auth-fail-ip', ctx.ip), rule: config.limits.authFailureIp }]);
-      }
-      unauthorized(ctx);
-    },
+    unauthorizedHandler: (_c: Context, ctx: RequestContext) => unauthorized(ctx, deps),
     notFound: () => {
       throw problem('not_found');
     },
@@ -85,7 +76,7 @@ export async function createOpenApi(document: Document, deps: Deps): Promise<Ope
 }
 
 /** The innermost layer: the request, routed by the contract, to its handler; the reply to Koa. */
-export function operations(api: OpenAPIBackend, deps: Deps): Koa.Middleware {
+export function operations(api: OpenAPIBackend, deps: Deps): Middleware {
   return async (ctx) => {
     const res = (await api.handleRequest(
       {

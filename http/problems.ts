@@ -1,9 +1,9 @@
 // Anything thrown, as RFC 9457 application/problem+json: edge() calls these for every error, so
 // this is the one place an error becomes a response. Internals never reach the client.
-import type Koa from 'koa';
 import { isDatabaseUnavailable } from '../db/errors.ts';
 import type { Problem as ProblemBody } from '../generated/types.gen.ts';
 import { Problem, problem, serviceUnavailable } from '../lib/problems.ts';
+import type { RequestContext } from './state.ts';
 
 /** Maps anything thrown to a Problem. */
 export function toProblem(err: unknown): Problem {
@@ -41,7 +41,7 @@ function problemBody(p: Problem): ProblemBody {
   return body;
 }
 
-export function renderProblem(ctx: Koa.Context, p: Problem): void {
+export function renderProblem(ctx: RequestContext, p: Problem): void {
   ctx.status = p.status;
   for (const [name, value] of Object.entries(p.extra.headers ?? {})) ctx.set(name, value);
   ctx.body = problemBody(p);

@@ -3,10 +3,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type Koa from 'koa';
 import type { Document } from 'openapi-backend';
 import YAML from 'yaml';
 import { docs } from './docs.ts';
+import type { Middleware } from './state.ts';
 
 // openapi.yaml sits at the project root, one level above http/ (and dist/http/ after npm run build).
 const SPEC_PATH = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'openapi.yaml');
@@ -22,7 +22,7 @@ export function loadSpec(): Spec {
   return { yaml, document: YAML.parse(yaml) as Document };
 }
 
-export function published(spec: Spec): Koa.Middleware {
+export function published(spec: Spec): Middleware {
   const specJson = JSON.stringify(spec.document);
   const docsPages = docs();
   return (ctx, next) => {
