@@ -3,7 +3,7 @@ import { insertApiKeyWithinLimit } from '../db/apiKeys.ts';
 import { MAX_ACTIVE_API_KEYS, newApiKey } from '../lib/apiKeys.ts';
 import { requireJwtOwner } from '../http/security.ts';
 import { problem } from '../lib/problems.ts';
-import type { Operation } from './types.ts';
+import type { Operation } from '../http/operation.ts';
 
 // "Session first, key second": only a JWT session mints keys, and only when asked to.
 export const createApiKey: Operation<CreateApiKeyData, CreateApiKeyResponses> = async (c, _ctx, { db }) => {

@@ -12,7 +12,7 @@ import { GoogleUnavailable, type GoogleIdentity, type GoogleVerdict } from '../l
 import { consume, limitKey } from '../lib/limits.ts';
 import type { Logger } from '../lib/logger.ts';
 import { problem } from '../lib/problems.ts';
-import type { Operation } from './types.ts';
+import type { Operation } from '../http/operation.ts';
 
 // Every refusal — wrong audience, expired, forged, unverified email, wrong nonce, garbage — is
 // this one answer; the reason goes to the log only.

@@ -3,7 +3,7 @@ import { findAccountByLogin, updatePasswordHash } from '../db/accounts.ts';
 import { consume, limitKey, refund } from '../lib/limits.ts';
 import { normalizePassword } from '../lib/passwords.ts';
 import { problem } from '../lib/problems.ts';
-import type { Operation } from './types.ts';
+import type { Operation } from '../http/operation.ts';
 
 export const login: Operation<LoginData, LoginResponses> = async (c, ctx, { config, db, hasher, jwt, log }) => {
   const { username: identifier, password } = c.request.requestBody;

@@ -1,6 +1,6 @@
 import type { ReadyzData, ReadyzResponses } from '../generated/types.gen.ts';
 import { serviceUnavailable } from '../lib/problems.ts';
-import type { Operation } from './types.ts';
+import type { Operation } from '../http/operation.ts';
 
 export const readyz: Operation<ReadyzData, ReadyzResponses> = async (_c, _ctx, { db }) => {
   try {

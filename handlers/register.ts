@@ -4,7 +4,7 @@ import { consume, limitKey } from '../lib/limits.ts';
 import { checkPasswordPolicy } from '../lib/passwords.ts';
 import { problem } from '../lib/problems.ts';
 import { issueVerificationCode } from '../lib/verification.ts';
-import type { Operation } from './types.ts';
+import type { Operation } from '../http/operation.ts';
 
 const taken = (field: 'username' | 'email' | 'google_sub') =>
   field === 'username'

@@ -4,7 +4,7 @@ import { consume, limitKey } from '../lib/limits.ts';
 import { checkPasswordPolicy } from '../lib/passwords.ts';
 import { problem } from '../lib/problems.ts';
 import { hashRecoveryToken } from '../lib/recovery.ts';
-import type { Operation } from './types.ts';
+import type { Operation } from '../http/operation.ts';
 
 // Unknown, expired and used tokens all get this one answer.
 const invalidToken = () =>

@@ -2,7 +2,7 @@ import type { RevokeApiKeyData, RevokeApiKeyResponses } from '../generated/types
 import { revokeActiveApiKey } from '../db/apiKeys.ts';
 import { requireJwtOwner } from '../http/security.ts';
 import { problem } from '../lib/problems.ts';
-import type { Operation } from './types.ts';
+import type { Operation } from '../http/operation.ts';
 
 // Unknown, already revoked and another account's key get the same 404, so key ids of other
 // accounts cannot be probed. No cache sits in front of authentication: the next request with a

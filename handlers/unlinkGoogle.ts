@@ -2,8 +2,8 @@ import type { UnlinkGoogleData, UnlinkGoogleResponses } from '../generated/types
 import { findAccountById, toOwnerRow, unlinkGoogleSub } from '../db/accounts.ts';
 import { requireOwner } from '../http/security.ts';
 import { problem } from '../lib/problems.ts';
-import type { Operation } from './types.ts';
-import { accountView } from './views.ts';
+import type { Operation } from '../http/operation.ts';
+import { accountView } from '../http/views.ts';
 
 export const unlinkGoogle: Operation<UnlinkGoogleData, UnlinkGoogleResponses> = async (c, _ctx, { db }) => {
   const { account } = requireOwner(c);

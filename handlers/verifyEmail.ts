@@ -5,7 +5,7 @@ import { consumeCode, spendCodeAttempt } from '../db/verificationCodes.ts';
 import { consume, limitKey } from '../lib/limits.ts';
 import { problem } from '../lib/problems.ts';
 import { hashCode } from '../lib/verification.ts';
-import type { Operation } from './types.ts';
+import type { Operation } from '../http/operation.ts';
 
 // Wrong, expired, used and unknown-email all get this one answer.
 const invalidCode = () => problem('invalid_code', { detail: 'Check the code, or ask for a new one.' });

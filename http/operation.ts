@@ -1,8 +1,13 @@
 // How an operation handler is typed: its request from the generated `<Op>Data`, its replies from
-// the generated `<Op>Responses`, so a contract change that breaks a handler fails the type-check.
+// the generated `<Op>Responses`, so a contract change that breaks a handler fails the type-check;
+// and which operations there are, from the generated SDK: one function per operationId.
 import type { Context } from 'openapi-backend';
+import type * as sdk from '../generated/sdk.gen.ts';
 import type { Deps } from '../lib/deps.ts';
-import type { RequestContext } from '../http/state.ts';
+import type { RequestContext } from './state.ts';
+
+/** Every operationId in openapi.yaml. */
+export type OperationId = keyof typeof sdk;
 
 type Statuses<R> = Extract<keyof R, number>;
 
