@@ -16,7 +16,7 @@ const taken = (field: 'username' | 'email' | 'google_sub') =>
 export const register: Operation<RegisterData, RegisterResponses> = async (
   c,
   ctx,
-  { config, db, hasher, wakeMailer, ...deps },
+  { config, db, hasher, codeKey, wakeMailer },
 ) => {
   const { username, password } = c.request.requestBody;
   const email = c.request.requestBody.email.toLowerCase();
@@ -32,7 +32,7 @@ export const register: Operation<RegisterData, RegisterResponses> = async (
   const result = await db.transaction(async (trx) => {
     const inserted = await insertAccount(trx, { username, email, password_hash: passwordHash });
     if ('conflict' in inserted) return inserted;
-    await issueVerificationCode(trx, { config, db, hasher, wakeMailer, ...deps }, inserted.account);
+    await issueVerificationCode(trx, codeKey, inserted.account);
     return inserted;
   });
   if ('conflict' in result) throw taken(result.conflict);

@@ -28,7 +28,7 @@ function bearerToken(ctx: RequestContext): string | undefined {
 
 async function resolve(deps: Deps, credential: string): Promise<Principal> {
   if (looksLikeApiKey(credential)) {
-    const found = await authenticateApiKey(deps, credential);
+    const found = await authenticateApiKey(deps.db, deps.keyUses, credential);
     if (!found) throw new Refused('unknown API key');
     return { kind: 'api_key', account: found.account, apiKeyId: found.keyId };
   }

@@ -17,6 +17,7 @@ import {
   type MailRow,
   type OutboxRow,
 } from '../db/outbox.ts';
+import type { Config } from '../config.ts';
 import type { Deps } from './deps.ts';
 import { renderMail, type MailMessage } from './mail.ts';
 import { runRecoveryRequest } from './recovery.ts';
@@ -37,8 +38,7 @@ export const backoffSeconds = (attempts: number): number => Math.min(600, 2 ** M
 
 type Transport = (message: MailMessage) => Promise<void>;
 
-function createTransport(deps: Deps): Transport {
-  const { config } = deps;
+function createTransport(config: Readonly<Config>): Transport {
   if (config.smtpUrl) {
     const smtp = nodemailer.createTransport({
       url: config.smtpUrl,
@@ -79,8 +79,8 @@ function createTransport(deps: Deps): Transport {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function startMailer(deps: Deps, onDeliveryFailure: () => void = () => {}): Mailer {
-  const { db, log, config } = deps;
-  const send = createTransport(deps);
+  const { db, log, config, codeKey } = deps;
+  const send = createTransport(config);
   let stopped = false;
   let running: Promise<void> | undefined;
   let again = false;
@@ -88,8 +88,8 @@ export function startMailer(deps: Deps, onDeliveryFailure: () => void = () => {}
   const runJob = async (row: OutboxRow) => {
     await db.transaction(async (trx) => {
       if (!(await takeJob(trx, row.id))) return;
-      if (row.kind === 'verification_request') await runVerificationRequest(trx, deps, row.recipient);
-      else await runRecoveryRequest(trx, deps, row.recipient);
+      if (row.kind === 'verification_request') await runVerificationRequest(trx, codeKey, row.recipient);
+      else await runRecoveryRequest(trx, codeKey, row.recipient);
     });
   };
 
