@@ -16,7 +16,7 @@ const taken = (field: 'username' | 'email' | 'google_sub') =>
 export const register: Operation<RegisterData, RegisterResponses> = async (
   c,
   ctx,
-  { config, db, hasher, codeKey, wakeMailer },
+  { config, db, hasher, codeKey, wakeOutboxWorker },
 ) => {
   const { username, password } = c.request.requestBody;
   const email = c.request.requestBody.email.toLowerCase();
@@ -36,7 +36,7 @@ export const register: Operation<RegisterData, RegisterResponses> = async (
     return inserted;
   });
   if ('conflict' in result) throw taken(result.conflict);
-  wakeMailer();
+  wakeOutboxWorker();
 
   const { account } = result;
   return {

@@ -6,7 +6,7 @@ import type { Deps } from './deps.ts';
 import { consume, limitKey } from './limits.ts';
 
 export async function acceptEmailJob(
-  { config, db, wakeMailer }: Pick<Deps, 'config' | 'db' | 'wakeMailer'>,
+  { config, db, wakeOutboxWorker }: Pick<Deps, 'config' | 'db' | 'wakeOutboxWorker'>,
   kind: JobKind,
   rawEmail: string,
   clientIp: string,
@@ -21,5 +21,5 @@ export async function acceptEmailJob(
     { key: limitKey(`${name}-ip`, clientIp), rule: config.limits.emailIp },
   ]);
   await enqueueJob(db, kind, email);
-  wakeMailer();
+  wakeOutboxWorker();
 }

@@ -1,7 +1,8 @@
-// The email delivery worker. It polls the outbox (and is woken right after a transaction that
-// queued mail commits), turns jobs into messages, sends each message once, and retries failures
-// with exponential backoff. With SMTP_URL set it sends through nodemailer; without it, it prints
-// the message to stdout, so a person running `npm start` on a laptop reads the code in the console.
+// The outbox worker: it delivers the email. It polls the outbox (and is woken right after a
+// transaction that queued mail commits), turns jobs into messages, sends each message once, and
+// retries failures with exponential backoff. With SMTP_URL set it sends through nodemailer;
+// without it, it prints the message to stdout, so a person running `npm start` on a laptop reads
+// the code in the console.
 //
 // Delivery is at-least-once by construction and once in practice: a row is claimed under a lease
 // (FOR UPDATE SKIP LOCKED, see db/outbox.ts) that outlasts the longest send this worker allows,
@@ -23,7 +24,7 @@ import { renderMail, type MailMessage } from './mail.ts';
 import { runRecoveryRequest } from './recovery.ts';
 import { runVerificationRequest } from './verification.ts';
 
-export interface Mailer {
+export interface OutboxWorker {
   wake(): void;
   stop(): Promise<void>;
 }
@@ -78,7 +79,7 @@ function createTransport(config: Readonly<Config>): Transport {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export function startMailer(deps: Deps, onDeliveryFailure: () => void = () => {}): Mailer {
+export function startOutboxWorker(deps: Deps, onDeliveryFailure: () => void = () => {}): OutboxWorker {
   const { db, log, config, codeKey } = deps;
   const send = createTransport(config);
   let stopped = false;
