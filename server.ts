@@ -3,14 +3,14 @@
 import cluster from 'node:cluster';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createApp } from './app.ts';
+import { createApp } from './http/app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { migrate, openDatabase, type Db } from './db/knex.ts';
 import { deleteExpiredCounters } from './db/rateLimits.ts';
 import { reportListening, runPrimary } from './lib/cluster.ts';
 import { createDeps } from './lib/deps.ts';
 import { createLogger, type Logger } from './lib/logger.ts';
-import { startMailer } from './lib/mailer.ts';
+import { startOutboxWorker } from './lib/outboxWorker.ts';
 import { createMetrics } from './lib/metrics.ts';
 import { lowerPoolThreadPriority } from './lib/passwords.ts';
 
@@ -34,8 +34,8 @@ export async function start(
   if (opts.migrate !== false) await migrate(db);
   const deps = await createDeps(config, db, log);
   const metrics = createMetrics(deps);
-  const mailer = startMailer(deps, metrics.mailDeliveryFailed);
-  deps.wakeMailer = mailer.wake;
+  const outboxWorker = startOutboxWorker(deps, metrics.mailDeliveryFailed);
+  deps.wakeOutboxWorker = outboxWorker.wake;
   const { koa } = await createApp(deps, metrics);
 
   const server = http.createServer(koa.callback());
@@ -66,7 +66,7 @@ export async function start(
       const force = setTimeout(() => server.closeAllConnections(), 8000);
       await closed;
       clearTimeout(force);
-      await mailer.stop();
+      await outboxWorker.stop();
       await deps.keyUses.stop();
       await db.destroy();
     })());

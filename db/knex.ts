@@ -51,6 +51,11 @@ export async function rollbackAll(db: Db): Promise<void> {
   await db.migrate.rollback({ migrationSource }, true);
 }
 
+/** Throws unless the database answers a query. */
+export async function ping(db: Db): Promise<void> {
+  await db.raw('select 1');
+}
+
 /** Driver-independent row count: pg returns int8 as string unless parsed, PGlite returns numbers. */
 export const toCount = (v: unknown): number => Number(v ?? 0);
 

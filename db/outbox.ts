@@ -95,3 +95,27 @@ export async function takeJob(trx: Db, id: number): Promise<boolean> {
   const deleted = await trx('outbox').where({ id }).whereNull('sent_at').delete().returning('id');
   return deleted.length === 1;
 }
+
+export interface OutboxBacklog {
+  /** Rows not yet sent (messages and jobs). */
+  pending: number;
+  /** Of those, the ones whose last attempt failed. */
+  retrying: number;
+  /** Seconds since the oldest of them was queued; 0 when there is none. */
+  oldest: number;
+}
+
+export async function readOutboxBacklog(db: Db): Promise<OutboxBacklog> {
+  const row = await db('outbox')
+    .whereNull('sent_at')
+    .first(
+      db.raw('count(*) as pending'),
+      db.raw('count(last_error) as retrying'),
+      db.raw('coalesce(extract(epoch from now() - min(created_at)), 0) as oldest'),
+    );
+  return {
+    pending: Number(row?.pending ?? 0),
+    retrying: Number(row?.retrying ?? 0),
+    oldest: Number(row?.oldest ?? 0),
+  };
+}

@@ -3,6 +3,22 @@ import type { Db } from './knex.ts';
 
 export const MAX_CODE_ATTEMPTS = 5;
 
+/** The account's one live code: any earlier code is replaced and its tries start again. */
+export async function replaceVerificationCode(
+  db: Db,
+  accountId: string,
+  codeHash: string,
+  ttlSeconds: number,
+): Promise<void> {
+  await db.raw(
+    `insert into verification_codes (account_id, code_hash, attempts, expires_at, created_at)
+     values (?, ?, 0, now() + make_interval(secs => ?), now())
+     on conflict (account_id) do update set code_hash = excluded.code_hash, attempts = 0,
+       expires_at = excluded.expires_at, created_at = excluded.created_at`,
+    [accountId, codeHash, ttlSeconds],
+  );
+}
+
 /**
  * Spends one try on the live code of the account with this email and returns its hash, or
  * nothing when there is no live code (none, expired, or out of tries). The try is counted in

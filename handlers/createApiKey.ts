@@ -1,9 +1,9 @@
 import type { CreateApiKeyData, CreateApiKeyResponses } from '../generated/types.gen.ts';
 import { insertApiKeyWithinLimit } from '../db/apiKeys.ts';
 import { MAX_ACTIVE_API_KEYS, newApiKey } from '../lib/apiKeys.ts';
-import { requireJwtOwner } from '../lib/auth.ts';
-import { Problem } from '../lib/problem.ts';
-import type { Operation } from './types.ts';
+import { requireJwtOwner } from '../http/security.ts';
+import { problem } from '../lib/problems.ts';
+import type { Operation } from '../http/operation.ts';
 
 // "Session first, key second": only a JWT session mints keys, and only when asked to.
 export const createApiKey: Operation<CreateApiKeyData, CreateApiKeyResponses> = async (c, _ctx, { db }) => {
@@ -15,12 +15,12 @@ export const createApiKey: Operation<CreateApiKeyData, CreateApiKeyResponses> = 
     MAX_ACTIVE_API_KEYS,
   );
   if (row === 'limit_reached') {
-    throw new Problem(409, 'api_key_limit_reached', 'API key limit reached', {
+    throw problem('api_key_limit_reached', {
       detail: `An account can hold at most ${MAX_ACTIVE_API_KEYS} active API keys; revoke one first.`,
     });
   }
   if (row === 'no_account')
-    throw new Problem(401, 'unauthorized', 'Authentication required', {
+    throw problem('unauthorized', {
       headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
     });
   return {

@@ -11,13 +11,13 @@ import type { Db } from '../db/knex.ts';
 import { GoogleUnavailable, type GoogleIdentity, type GoogleVerdict } from '../lib/google.ts';
 import { consume, limitKey } from '../lib/limits.ts';
 import type { Logger } from '../lib/logger.ts';
-import { Problem } from '../lib/problem.ts';
-import type { Operation } from './types.ts';
+import { problem } from '../lib/problems.ts';
+import type { Operation } from '../http/operation.ts';
 
 // Every refusal — wrong audience, expired, forged, unverified email, wrong nonce, garbage — is
 // this one answer; the reason goes to the log only.
 const invalidCredential = (detail?: string) =>
-  new Problem(401, 'invalid_google_credential', 'Invalid Google credential', {
+  problem('invalid_google_credential', {
     ...(detail ? { detail } : {}),
     headers: { 'WWW-Authenticate': 'Bearer' },
   });
@@ -28,7 +28,7 @@ export const googleSignIn: Operation<GoogleSignInData, GoogleSignInResponses> = 
   { config, db, google, jwt, log },
 ) => {
   if (!google) {
-    throw new Problem(503, 'google_not_configured', 'Google sign-in is not configured', {
+    throw problem('google_not_configured', {
       detail: 'The server has no GOOGLE_CLIENT_ID.',
     });
   }
@@ -42,7 +42,7 @@ export const googleSignIn: Operation<GoogleSignInData, GoogleSignInResponses> = 
   } catch (err) {
     if (!(err instanceof GoogleUnavailable)) throw err;
     log.warn({ cause: err.message }, 'Google certificates could not be fetched');
-    throw new Problem(503, 'service_unavailable', 'Service unavailable', {
+    throw problem('service_unavailable', {
       detail: "Google's signing certificates cannot be read right now; retry shortly.",
       headers: { 'Retry-After': '30' },
     });

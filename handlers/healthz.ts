@@ -1,4 +1,4 @@
 import type { HealthzData, HealthzResponses } from '../generated/types.gen.ts';
-import type { Operation } from './types.ts';
+import type { Operation } from '../http/operation.ts';
 
 export const healthz: Operation<HealthzData, HealthzResponses> = async () => ({ status: 200, body: { status: 'ok' } });

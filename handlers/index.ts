@@ -1,5 +1,7 @@
 // operationId → handler: the one place the handlers meet openapi-backend. File, export, SDK
-// function and test share the operationId as their name.
+// function and test share the operationId as their name. The map is checked against the
+// operationIds of openapi.yaml: a missing or an extra handler fails tsc.
+import type { OperationId } from '../http/operation.ts';
 import { createApiKey } from './createApiKey.ts';
 import { forgotPassword } from './forgotPassword.ts';
 import { getAccount } from './getAccount.ts';
@@ -30,4 +32,4 @@ export const handlers = {
   unlinkGoogle,
   healthz,
   readyz,
-};
+} satisfies Record<OperationId, (...args: never[]) => Promise<unknown>>;

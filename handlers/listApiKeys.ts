@@ -1,7 +1,7 @@
 import type { ListApiKeysData, ListApiKeysResponses } from '../generated/types.gen.ts';
 import { listActiveApiKeys } from '../db/apiKeys.ts';
-import { requireJwtOwner } from '../lib/auth.ts';
-import type { Operation } from './types.ts';
+import { requireJwtOwner } from '../http/security.ts';
+import type { Operation } from '../http/operation.ts';
 
 export const listApiKeys: Operation<ListApiKeysData, ListApiKeysResponses> = async (c, _ctx, { db }) => {
   const owner = requireJwtOwner(c);

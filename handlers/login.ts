@@ -2,8 +2,8 @@ import type { LoginData, LoginResponses } from '../generated/types.gen.ts';
 import { findAccountByLogin, updatePasswordHash } from '../db/accounts.ts';
 import { consume, limitKey, refund } from '../lib/limits.ts';
 import { normalizePassword } from '../lib/passwords.ts';
-import { Problem } from '../lib/problem.ts';
-import type { Operation } from './types.ts';
+import { problem } from '../lib/problems.ts';
+import type { Operation } from '../http/operation.ts';
 
 export const login: Operation<LoginData, LoginResponses> = async (c, ctx, { config, db, hasher, jwt, log }) => {
   const { username: identifier, password } = c.request.requestBody;
@@ -20,13 +20,13 @@ export const login: Operation<LoginData, LoginResponses> = async (c, ctx, { conf
   // neither the answer nor its timing tells whether the account exists.
   const { ok, needsRehash } = await hasher.verify(account?.password_hash, password);
   if (!account || !ok) {
-    throw new Problem(401, 'invalid_credentials', 'Invalid username or password', {
+    throw problem('invalid_credentials', {
       headers: { 'WWW-Authenticate': 'Bearer' },
     });
   }
   await refund(db, keys);
   if (!account.email_verified) {
-    throw new Problem(403, 'email_not_verified', 'Email not verified', {
+    throw problem('email_not_verified', {
       detail: 'Verify your email with the code we sent, or ask for a new one.',
     });
   }

@@ -1,10 +1,11 @@
 import type { ReadyzData, ReadyzResponses } from '../generated/types.gen.ts';
-import { serviceUnavailable } from '../lib/problem.ts';
-import type { Operation } from './types.ts';
+import { ping } from '../db/knex.ts';
+import { serviceUnavailable } from '../lib/problems.ts';
+import type { Operation } from '../http/operation.ts';
 
 export const readyz: Operation<ReadyzData, ReadyzResponses> = async (_c, _ctx, { db }) => {
   try {
-    await db.raw('select 1');
+    await ping(db);
   } catch {
     throw serviceUnavailable();
   }

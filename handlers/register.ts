@@ -2,21 +2,21 @@ import type { RegisterData, RegisterResponses } from '../generated/types.gen.ts'
 import { findAccountByEmail, findAccountByLogin, insertAccount } from '../db/accounts.ts';
 import { consume, limitKey } from '../lib/limits.ts';
 import { checkPasswordPolicy } from '../lib/passwords.ts';
-import { Problem } from '../lib/problem.ts';
+import { problem } from '../lib/problems.ts';
 import { issueVerificationCode } from '../lib/verification.ts';
-import type { Operation } from './types.ts';
+import type { Operation } from '../http/operation.ts';
 
 const taken = (field: 'username' | 'email' | 'google_sub') =>
   field === 'username'
-    ? new Problem(409, 'username_taken', 'That username is taken')
-    : new Problem(409, 'email_taken', 'An account with that email already exists', {
+    ? problem('username_taken')
+    : problem('email_taken', {
         detail: 'Sign in, or recover the password.',
       });
 
 export const register: Operation<RegisterData, RegisterResponses> = async (
   c,
   ctx,
-  { config, db, hasher, wakeMailer, ...deps },
+  { config, db, hasher, codeKey, wakeOutboxWorker },
 ) => {
   const { username, password } = c.request.requestBody;
   const email = c.request.requestBody.email.toLowerCase();
@@ -32,11 +32,11 @@ export const register: Operation<RegisterData, RegisterResponses> = async (
   const result = await db.transaction(async (trx) => {
     const inserted = await insertAccount(trx, { username, email, password_hash: passwordHash });
     if ('conflict' in inserted) return inserted;
-    await issueVerificationCode(trx, { config, db, hasher, wakeMailer, ...deps }, inserted.account);
+    await issueVerificationCode(trx, codeKey, inserted.account);
     return inserted;
   });
   if ('conflict' in result) throw taken(result.conflict);
-  wakeMailer();
+  wakeOutboxWorker();
 
   const { account } = result;
   return {

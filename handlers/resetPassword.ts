@@ -2,13 +2,13 @@ import type { ResetPasswordData, ResetPasswordResponses } from '../generated/typ
 import { findLiveRecoveryToken, redeemRecoveryToken } from '../db/recoveryTokens.ts';
 import { consume, limitKey } from '../lib/limits.ts';
 import { checkPasswordPolicy } from '../lib/passwords.ts';
-import { Problem } from '../lib/problem.ts';
+import { problem } from '../lib/problems.ts';
 import { hashRecoveryToken } from '../lib/recovery.ts';
-import type { Operation } from './types.ts';
+import type { Operation } from '../http/operation.ts';
 
 // Unknown, expired and used tokens all get this one answer.
 const invalidToken = () =>
-  new Problem(400, 'invalid_token', 'Invalid or expired recovery token', {
+  problem('invalid_token', {
     detail: 'Ask for a new recovery email; a link works once, for 30 minutes.',
   });
 

@@ -1,9 +1,9 @@
 import type { UnlinkGoogleData, UnlinkGoogleResponses } from '../generated/types.gen.ts';
 import { findAccountById, toOwnerRow, unlinkGoogleSub } from '../db/accounts.ts';
-import { requireOwner } from '../lib/auth.ts';
-import { Problem } from '../lib/problem.ts';
-import type { Operation } from './types.ts';
-import { accountView } from './views.ts';
+import { requireOwner } from '../http/security.ts';
+import { problem } from '../lib/problems.ts';
+import type { Operation } from '../http/operation.ts';
+import { accountView } from '../http/views.ts';
 
 export const unlinkGoogle: Operation<UnlinkGoogleData, UnlinkGoogleResponses> = async (c, _ctx, { db }) => {
   const { account } = requireOwner(c);
@@ -14,13 +14,12 @@ export const unlinkGoogle: Operation<UnlinkGoogleData, UnlinkGoogleResponses> = 
     if (updated) return { status: 200, body: accountView(toOwnerRow(updated)) };
     const current = await findAccountById(db, account.id);
     if (!current)
-      throw new Problem(401, 'unauthorized', 'Authentication required', {
+      throw problem('unauthorized', {
         headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
       });
-    if (current.google_sub === null)
-      throw new Problem(409, 'google_not_linked', 'Google is not linked to this account');
+    if (current.google_sub === null) throw problem('google_not_linked');
     if (current.password_hash === null) {
-      throw new Problem(409, 'password_required', 'Set a password before unlinking Google', {
+      throw problem('password_required', {
         detail: 'Without a password the account could not sign in any more. Use password recovery to set one.',
       });
     }

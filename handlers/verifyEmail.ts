@@ -3,13 +3,12 @@ import type { VerifyEmailData, VerifyEmailResponses } from '../generated/types.g
 import { markEmailVerified } from '../db/accounts.ts';
 import { consumeCode, spendCodeAttempt } from '../db/verificationCodes.ts';
 import { consume, limitKey } from '../lib/limits.ts';
-import { Problem } from '../lib/problem.ts';
+import { problem } from '../lib/problems.ts';
 import { hashCode } from '../lib/verification.ts';
-import type { Operation } from './types.ts';
+import type { Operation } from '../http/operation.ts';
 
 // Wrong, expired, used and unknown-email all get this one answer.
-const invalidCode = () =>
-  new Problem(400, 'invalid_code', 'Invalid or expired code', { detail: 'Check the code, or ask for a new one.' });
+const invalidCode = () => problem('invalid_code', { detail: 'Check the code, or ask for a new one.' });
 
 export const verifyEmail: Operation<VerifyEmailData, VerifyEmailResponses> = async (
   c,

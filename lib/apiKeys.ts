@@ -13,7 +13,6 @@ import type { OwnerRow } from '../db/accounts.ts';
 import { findAccountByApiKeyHash, touchApiKeys } from '../db/apiKeys.ts';
 import type { Db } from '../db/knex.ts';
 import type { Logger } from './logger.ts';
-import type { Deps } from './deps.ts';
 
 export const API_KEY_PREFIX = 'rst_';
 /** API.md: at most 25 active keys per account (also the contract's maxItems of the list). */
@@ -81,15 +80,16 @@ export function isWellFormedApiKey(raw: string): boolean {
  * caller cannot steer, never on how much of a stored secret they guessed.
  */
 export async function authenticateApiKey(
-  deps: Deps,
+  db: Db,
+  keyUses: KeyUseRecorder,
   raw: string,
 ): Promise<{ account: OwnerRow; keyId: string } | null> {
   if (!isWellFormedApiKey(raw)) return null;
-  const found = await findAccountByApiKeyHash(deps.db, hashApiKey(raw));
+  const found = await findAccountByApiKeyHash(db, hashApiKey(raw));
   if (!found) return null;
   // last_used_at within a minute without a write per request: only a key whose recorded use is
   // older than 60 s is marked, and marked keys are written together, off the response path.
-  if (found.touchDue) deps.keyUses.mark(found.keyId);
+  if (found.touchDue) keyUses.mark(found.keyId);
   return { account: found.account, keyId: found.keyId };
 }
 

@@ -22,7 +22,7 @@ export interface Deps {
   /** Records API key uses in batches (last_used_at within a minute, no write per request). */
   keyUses: KeyUseRecorder;
   /** Nudges the email delivery worker after a transaction that queued mail has committed. */
-  wakeMailer: () => void;
+  wakeOutboxWorker: () => void;
 }
 
 export async function createDeps(config: Readonly<Config>, db: Db, log: Logger): Promise<Deps> {
@@ -44,6 +44,6 @@ export async function createDeps(config: Readonly<Config>, db: Db, log: Logger):
     codeKey: Buffer.from(hkdfSync('sha256', secret, 'rst-auth', 'one-time codes and tokens', 32)),
     google: createGoogleVerifier(config),
     keyUses: new KeyUseRecorder(db, log),
-    wakeMailer: () => {},
+    wakeOutboxWorker: () => {},
   };
 }

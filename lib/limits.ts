@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import type { RateRule } from '../config.ts';
 import type { Db } from '../db/knex.ts';
 import { hitCounter, refundCounter } from '../db/rateLimits.ts';
-import { tooManyRequests } from './problem.ts';
+import { tooManyRequests } from './problems.ts';
 
 export const limitKey = (name: string, value: string): string =>
   `${name}:${createHash('sha256').update(value.normalize('NFKC').toLowerCase()).digest('base64url').slice(0, 32)}`;

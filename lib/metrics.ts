@@ -1,24 +1,23 @@
-// Prometheus metrics (prom-client), served at GET /metrics only when METRICS_TOKEN is set and the
-// scraper sends it as a Bearer token; otherwise the path is an ordinary 404, so the endpoint is
-// invisible to anyone else. Not part of openapi.yaml: it is for operators, not API clients.
+// Prometheus metrics (prom-client): request counts and durations by operation, refusals, rate
+// limits, mail delivery failures and the outbox backlog. http/metrics.ts serves them at GET
+// /metrics to a scraper holding METRICS_TOKEN; they are for operators, not API clients.
 //
 // Under WEB_CONCURRENCY each worker keeps its own counters; a scrape (answered by whichever worker
 // the kernel hands the connection to) asks the primary to gather every worker's registry over
 // IPC, so one scrape sees the whole server.
 import cluster from 'node:cluster';
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
-import type Koa from 'koa';
+import { randomUUID } from 'node:crypto';
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Config } from '../config.ts';
 import type { Db } from '../db/knex.ts';
+import { readOutboxBacklog, type OutboxBacklog } from '../db/outbox.ts';
 import type { Logger } from './logger.ts';
 
 export interface Metrics {
   registry: Registry;
-  /** Records one finished request; called by the outermost middleware after the status is final. */
-  observe(ctx: Koa.Context, seconds: number): void;
-  /** GET /metrics for a scraper holding METRICS_TOKEN; anything else passes on (and ends as 404). */
-  route: Koa.Middleware;
+  /** Records one finished request (`operation` a bounded label); called once its status is final. */
+  observe(operation: string, status: number, seconds: number, credentialRefused: boolean): void;
+  /** What a scrape reads: this process's registry, or in a cluster worker every worker's. */
+  scrape(): Promise<string>;
   /** Counts one failed email delivery attempt (the delivery worker calls it). */
   mailDeliveryFailed(): void;
 }
@@ -26,19 +25,8 @@ export interface Metrics {
 const REQUEST = 'rst:metrics:request';
 const REPLY = 'rst:metrics:reply';
 
-/** Paths outside the contract, as bounded label values: a fuzzer's random paths never become series. */
-function operationLabel(ctx: Koa.Context): string {
-  if (typeof ctx.state.operationId === 'string') return ctx.state.operationId;
-  if (ctx.path === '/openapi.yaml' || ctx.path === '/openapi.json') return 'openapi';
-  if (ctx.path === '/docs' || ctx.path.startsWith('/docs/')) return 'docs';
-  if (ctx.path === '/metrics') return 'metrics';
-  return 'unmatched';
-}
-
-const digest = (s: string) => createHash('sha256').update(s).digest();
-
-export function createMetrics(deps: { config: Readonly<Config>; db: Db; log: Logger }): Metrics {
-  const { config, db, log } = deps;
+export function createMetrics(deps: { db: Db; log: Logger }): Metrics {
+  const { db, log } = deps;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
@@ -80,27 +68,12 @@ export function createMetrics(deps: { config: Readonly<Config>; db: Db; log: Log
 
   // The outbox lives in the database, so every instance reports the same numbers: read once per
   // scrape, shared by the three gauges, and taken from one worker when a cluster aggregates.
-  let sample: Promise<{ pending: number; retrying: number; oldest: number }> | undefined;
+  let sample: Promise<OutboxBacklog> | undefined;
   const readOutbox = () =>
-    (sample ??= (async () => {
-      try {
-        const row = await db('outbox')
-          .whereNull('sent_at')
-          .first(
-            db.raw('count(*) as pending'),
-            db.raw('count(last_error) as retrying'),
-            db.raw('coalesce(extract(epoch from now() - min(created_at)), 0) as oldest'),
-          );
-        return {
-          pending: Number(row?.pending ?? 0),
-          retrying: Number(row?.retrying ?? 0),
-          oldest: Number(row?.oldest ?? 0),
-        };
-      } finally {
-        setTimeout(() => (sample = undefined), 1000).unref();
-      }
-    })());
-  const outboxGauge = (name: string, help: string, pick: (s: Awaited<ReturnType<typeof readOutbox>>) => number) =>
+    (sample ??= readOutboxBacklog(db).finally(() => {
+      setTimeout(() => (sample = undefined), 1000).unref();
+    }));
+  const outboxGauge = (name: string, help: string, pick: (s: OutboxBacklog) => number) =>
     new Gauge({
       name,
       help,
@@ -136,38 +109,23 @@ export function createMetrics(deps: { config: Readonly<Config>; db: Db; log: Log
     { count: ReturnType<typeof requests.labels>; time: ReturnType<typeof duration.labels> }
   >();
 
-  const wanted = config.metricsToken ? digest(config.metricsToken) : undefined;
-  const authorized = (ctx: Koa.Context): boolean => {
-    if (!wanted) return false;
-    const m = /^Bearer +(\S+) *$/i.exec(ctx.get('authorization'));
-    // Both sides hashed to one length first, so the comparison time says nothing about the token.
-    return !!m && timingSafeEqual(digest(m[1]!), wanted);
-  };
-
   return {
     registry,
     mailDeliveryFailed: () => deliveryFailures.inc(),
-    observe(ctx, seconds) {
-      const operation = operationLabel(ctx);
-      const key = `${operation} ${ctx.status}`;
+    observe(operation, status, seconds, credentialRefused) {
+      const key = `${operation} ${status}`;
       let series = seriesByKey.get(key);
       if (!series) {
-        series = { count: requests.labels(operation, String(ctx.status)), time: duration.labels(operation) };
+        series = { count: requests.labels(operation, String(status)), time: duration.labels(operation) };
         seriesByKey.set(key, series);
       }
       series.count.inc();
       series.time.observe(seconds);
-      if (ctx.status === 429) rateLimited.inc({ operation });
-      if (ctx.status === 401 && operation === 'login') loginFailures.inc();
-      if (ctx.status === 401 && ctx.state.credentialRefused === true) authFailures.inc();
+      if (status === 429) rateLimited.inc({ operation });
+      if (status === 401 && operation === 'login') loginFailures.inc();
+      if (status === 401 && credentialRefused) authFailures.inc();
     },
-    route: async (ctx, next) => {
-      if (ctx.path !== '/metrics' || ctx.method !== 'GET' || !authorized(ctx)) return next();
-      const text = cluster.isWorker ? await clusterMetrics() : await registry.metrics();
-      ctx.set('Cache-Control', 'no-store');
-      ctx.type = registry.contentType;
-      ctx.body = text;
-    },
+    scrape: () => (cluster.isWorker ? clusterMetrics() : registry.metrics()),
   };
 }
 

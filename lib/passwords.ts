@@ -12,7 +12,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import * as scryptModule from 'scrypt-kdf';
 import { dictionary } from '@zxcvbn-ts/language-common';
-import { Problem } from './problem.ts';
+import { problem } from './problems.ts';
 
 // scrypt-kdf 4 ships one default export at run time while its .d.ts declares named exports.
 const Scrypt = (scryptModule as unknown as { default: typeof scryptModule }).default;
@@ -32,7 +32,7 @@ export function checkPasswordPolicy(
   ctx: { minLength: number; username?: string; email?: string },
 ): string {
   const pw = normalizePassword(password);
-  const weak = (detail: string) => new Problem(400, 'weak_password', 'Password refused', { detail });
+  const weak = (detail: string) => problem('weak_password', { detail });
   const length = [...pw].length;
   if (length < ctx.minLength) throw weak(`Use at least ${ctx.minLength} characters.`);
   if (length > PASSWORD_MAX_LENGTH) throw weak(`Use at most ${PASSWORD_MAX_LENGTH} characters.`);
@@ -104,7 +104,7 @@ export class PasswordHasher {
   private async slot<T>(work: () => Promise<T>): Promise<T> {
     if (this.running >= this.concurrency) {
       if (this.waiting.length >= this.maxQueue) {
-        throw new Problem(503, 'server_busy', 'Server busy', {
+        throw problem('server_busy', {
           detail: 'Too many sign-ins are being processed; retry in a moment.',
           headers: { 'Retry-After': '1' },
         });

@@ -7,7 +7,6 @@ import { findAccountByEmail, type AccountRow } from '../db/accounts.ts';
 import type { Db } from '../db/knex.ts';
 import { enqueueMail } from '../db/outbox.ts';
 import { insertRecoveryToken } from '../db/recoveryTokens.ts';
-import type { Deps } from './deps.ts';
 
 export const RECOVERY_TTL_SECONDS = 30 * 60;
 const TOKEN_BYTES = 32;
@@ -18,11 +17,11 @@ export const hashRecoveryToken = (key: Buffer, token: string): string =>
 /** Mints a token and queues its email, inside the caller's transaction. */
 export async function issueRecoveryToken(
   trx: Db,
-  deps: Deps,
+  codeKey: Buffer,
   account: Pick<AccountRow, 'id' | 'email' | 'username'>,
 ): Promise<void> {
   const token = randomBytes(TOKEN_BYTES).toString('base64url');
-  await insertRecoveryToken(trx, account.id, hashRecoveryToken(deps.codeKey, token), RECOVERY_TTL_SECONDS);
+  await insertRecoveryToken(trx, account.id, hashRecoveryToken(codeKey, token), RECOVERY_TTL_SECONDS);
   await enqueueMail(trx, {
     kind: 'reset_password',
     recipient: account.email,
@@ -36,7 +35,7 @@ export async function issueRecoveryToken(
  * verified or not, with or without a password (a Google-only account may add one this way);
  * a request for an unknown email is dropped without a trace.
  */
-export async function runRecoveryRequest(trx: Db, deps: Deps, email: string): Promise<void> {
+export async function runRecoveryRequest(trx: Db, codeKey: Buffer, email: string): Promise<void> {
   const account = await findAccountByEmail(trx, email);
-  if (account) await issueRecoveryToken(trx, deps, account);
+  if (account) await issueRecoveryToken(trx, codeKey, account);
 }

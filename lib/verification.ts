@@ -4,7 +4,7 @@ import { createHmac, randomInt } from 'node:crypto';
 import { findAccountByEmail, type AccountRow } from '../db/accounts.ts';
 import type { Db } from '../db/knex.ts';
 import { enqueueMail } from '../db/outbox.ts';
-import type { Deps } from './deps.ts';
+import { replaceVerificationCode } from '../db/verificationCodes.ts';
 
 export const CODE_TTL_SECONDS = 600;
 
@@ -14,18 +14,12 @@ export const hashCode = (key: Buffer, accountId: string, code: string): string =
 /** Replaces any earlier code of the account and queues the email, inside the caller's transaction. */
 export async function issueVerificationCode(
   trx: Db,
-  deps: Deps,
+  codeKey: Buffer,
   account: Pick<AccountRow, 'id' | 'email' | 'username'>,
 ): Promise<void> {
   // randomInt draws from the CSPRNG without modulo bias.
   const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
-  await trx.raw(
-    `insert into verification_codes (account_id, code_hash, attempts, expires_at, created_at)
-     values (?, ?, 0, now() + make_interval(secs => ?), now())
-     on conflict (account_id) do update set code_hash = excluded.code_hash, attempts = 0,
-       expires_at = excluded.expires_at, created_at = excluded.created_at`,
-    [account.id, hashCode(deps.codeKey, account.id, code), CODE_TTL_SECONDS],
-  );
+  await replaceVerificationCode(trx, account.id, hashCode(codeKey, account.id, code), CODE_TTL_SECONDS);
   await enqueueMail(trx, {
     kind: 'verify_email',
     recipient: account.email,
@@ -38,7 +32,7 @@ export async function issueVerificationCode(
  * The worker's half of resend-verification: a fresh code goes only to an account that has this
  * email and has not verified it; any other request is dropped without a trace.
  */
-export async function runVerificationRequest(trx: Db, deps: Deps, email: string): Promise<void> {
+export async function runVerificationRequest(trx: Db, codeKey: Buffer, email: string): Promise<void> {
   const account = await findAccountByEmail(trx, email);
-  if (account && !account.email_verified) await issueVerificationCode(trx, deps, account);
+  if (account && !account.email_verified) await issueVerificationCode(trx, codeKey, account);
 }

@@ -1,12 +1,13 @@
 // Authentication for openapi-backend's security schemes. A handler returns the principal or
-// throws; openapi-backend then calls unauthorizedHandler (app.ts) when no scheme is satisfied.
-// The owner always comes from the credential, never from the request body.
-import type Koa from 'koa';
+// false; when no scheme is satisfied openapi-backend calls unauthorizedHandler, which is
+// unauthorized() below. The owner always comes from the credential, never from the request body.
 import type { Context } from 'openapi-backend';
 import { findAccountForSession, type OwnerRow } from '../db/accounts.ts';
-import { authenticateApiKey, looksLikeApiKey } from './apiKeys.ts';
-import type { Deps } from './deps.ts';
-import { Problem } from './problem.ts';
+import { authenticateApiKey, looksLikeApiKey } from '../lib/apiKeys.ts';
+import type { Deps } from '../lib/deps.ts';
+import { consume, limitKey } from '../lib/limits.ts';
+import { problem } from '../lib/problems.ts';
+import type { RequestContext } from './state.ts';
 
 export interface Principal {
   kind: 'jwt' | 'api_key';
@@ -17,7 +18,7 @@ export interface Principal {
 /** A credential was refused, as opposed to none being sent. */
 class Refused extends Error {}
 
-function bearerToken(ctx: Koa.Context): string | undefined {
+function bearerToken(ctx: RequestContext): string | undefined {
   const header = ctx.get('authorization');
   if (!header) return undefined;
   const m = /^Bearer +([^\s]+) *$/i.exec(header);
@@ -27,7 +28,7 @@ function bearerToken(ctx: Koa.Context): string | undefined {
 
 async function resolve(deps: Deps, credential: string): Promise<Principal> {
   if (looksLikeApiKey(credential)) {
-    const found = await authenticateApiKey(deps, credential);
+    const found = await authenticateApiKey(deps.db, deps.keyUses, credential);
     if (!found) throw new Refused('unknown API key');
     return { kind: 'api_key', account: found.account, apiKeyId: found.keyId };
   }
@@ -41,19 +42,17 @@ async function resolve(deps: Deps, credential: string): Promise<Principal> {
 
 /** Runs a scheme's check, remembering whether a credential was sent and refused, and letting
  * infrastructure failures (database down) surface as themselves rather than as a 401. */
-function scheme(read: (ctx: Koa.Context) => string | undefined) {
-  return async (_c: Context, ctx: Koa.Context, deps: Deps): Promise<Principal | false> => {
+function scheme(read: (ctx: RequestContext) => string | undefined) {
+  return async (_c: Context, ctx: RequestContext, deps: Deps): Promise<Principal | false> => {
     let credential: string | undefined;
     try {
       credential = read(ctx);
       if (credential === undefined) return false;
       return await resolve(deps, credential);
     } catch (err) {
-      if (err instanceof Refused) {
-        ctx.state.credentialRefused = true;
-        return false;
-      }
-      ctx.state.authFailure = err;
+      // A failure outranks a refusal from the other scheme: the answer is then the failure's (503).
+      if (err instanceof Refused) ctx.state.credential ??= { outcome: 'refused' };
+      else ctx.state.credential = { outcome: 'failed', cause: err };
       return false;
     }
   };
@@ -68,10 +67,15 @@ export const apiKeyHeader = scheme((ctx) => {
   return credential;
 });
 
-export function unauthorized(ctx: Koa.Context): never {
-  if (ctx.state.authFailure) throw ctx.state.authFailure;
-  const refused = ctx.state.credentialRefused === true;
-  throw new Problem(401, 'unauthorized', 'Authentication required', {
+/** No scheme of the operation was satisfied. */
+export async function unauthorized(ctx: RequestContext, { config, db }: Pick<Deps, 'config' | 'db'>): Promise<never> {
+  const { credential } = ctx.state;
+  if (credential?.outcome === 'failed') throw credential.cause;
+  const refused = credential?.outcome === 'refused';
+  // Refused tokens and keys are counted per client IP (a missing one costs nothing to check),
+  // so guessing credentials or hammering the key lookup ends in 429.
+  if (refused) await consume(db, [{ key: limitKey('auth-fail-ip', ctx.ip), rule: config.limits.authFailureIp }]);
+  throw problem('unauthorized', {
     detail: refused
       ? 'The token or API key is malformed, expired, revoked or wrongly signed.'
       : 'Send a JWT or an API key.',
@@ -81,8 +85,7 @@ export function unauthorized(ctx: Koa.Context): never {
 
 export function requireOwner(c: Context): Principal {
   const principal = (c.security.bearerAuth || c.security.apiKeyHeader) as Principal | undefined;
-  if (!principal)
-    throw new Problem(401, 'unauthorized', 'Authentication required', { headers: { 'WWW-Authenticate': 'Bearer' } });
+  if (!principal) throw problem('unauthorized', { headers: { 'WWW-Authenticate': 'Bearer' } });
   return principal;
 }
 
@@ -90,7 +93,7 @@ export function requireOwner(c: Context): Principal {
 export function requireJwtOwner(c: Context): Principal {
   const principal = requireOwner(c);
   if (principal.kind !== 'jwt')
-    throw new Problem(403, 'jwt_required', 'A JWT session is required', {
+    throw problem('jwt_required', {
       detail: 'API keys cannot manage API keys; sign in and use the session token.',
     });
   return principal;

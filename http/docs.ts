@@ -9,8 +9,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import type Koa from 'koa';
-import { Problem } from './problem.ts';
+import type { Middleware } from './state.ts';
+import { problem } from '../lib/problems.ts';
 
 export const DOCS_CSP = [
   "default-src 'self'",
@@ -123,7 +123,7 @@ function loadAssets(): Map<string, Asset> {
 }
 
 /** Koa middleware serving /docs and /docs/assets/*; every other path passes through. */
-export function docs(): Koa.Middleware {
+export function docs(): Middleware {
   const assets = loadAssets();
   const page = asset(PAGE, 'text/html; charset=utf-8');
 
@@ -131,7 +131,7 @@ export function docs(): Koa.Middleware {
     if (ctx.path !== '/docs' && ctx.path !== '/docs/' && !ctx.path.startsWith('/docs/assets/')) return next();
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) ctx.set(name, value);
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
-      throw new Problem(405, 'method_not_allowed', 'Method not allowed', { headers: { Allow: 'GET, HEAD' } });
+      throw problem('method_not_allowed', { headers: { Allow: 'GET, HEAD' } });
     }
     if (ctx.path === '/docs/') {
       // The page's relative URLs resolve against /docs, not /docs/.
@@ -140,7 +140,7 @@ export function docs(): Koa.Middleware {
       return;
     }
     const found = ctx.path === '/docs' ? page : assets.get(ctx.path.slice('/docs/assets/'.length));
-    if (!found) throw new Problem(404, 'not_found', 'Not found');
+    if (!found) throw problem('not_found');
     // Revalidated on every load (ETag → 304), so an upgraded swagger-ui-dist is never stale.
     ctx.set('Cache-Control', 'no-cache');
     ctx.set('ETag', found.etag);

@@ -12,7 +12,7 @@ export const CORS_ALLOW_HEADERS = ['Authorization', 'Content-Type', 'X-API-Key',
 export const CORS_EXPOSE_HEADERS = ['X-Request-Id', 'Retry-After', 'WWW-Authenticate'];
 export const CORS_ALLOW_METHODS = ['GET', 'HEAD', 'POST', 'DELETE'];
 
-/** For a non-empty list; app.ts mounts nothing at all when CORS_ORIGINS is empty. */
+/** For a non-empty list; http/app.ts mounts nothing at all when CORS_ORIGINS is empty. */
 export function cors(origins: readonly string[]): Koa.Middleware {
   const allowed = new Set(origins);
   return koaCors({

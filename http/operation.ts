@@ -1,8 +1,13 @@
 // How an operation handler is typed: its request from the generated `<Op>Data`, its replies from
-// the generated `<Op>Responses`, so a contract change that breaks a handler fails the type-check.
-import type Koa from 'koa';
+// the generated `<Op>Responses`, so a contract change that breaks a handler fails the type-check;
+// and which operations there are, from the generated SDK: one function per operationId.
 import type { Context } from 'openapi-backend';
+import type * as sdk from '../generated/sdk.gen.ts';
 import type { Deps } from '../lib/deps.ts';
+import type { RequestContext } from './state.ts';
+
+/** Every operationId in openapi.yaml. */
+export type OperationId = keyof typeof sdk;
 
 type Statuses<R> = Extract<keyof R, number>;
 
@@ -15,6 +20,6 @@ type Part<T> = [NonNullable<T>] extends [never] ? Record<string, never> : NonNul
 
 export type Operation<D extends { body?: unknown; path?: unknown }, R> = (
   c: Context<Part<D['body']>, Part<D['path']>>,
-  ctx: Koa.Context,
+  ctx: RequestContext,
   deps: Deps,
 ) => Promise<Reply<R>>;

@@ -1,7 +1,8 @@
-// The email delivery worker. It polls the outbox (and is woken right after a transaction that
-// queued mail commits), turns jobs into messages, sends each message once, and retries failures
-// with exponential backoff. With SMTP_URL set it sends through nodemailer; without it, it prints
-// the message to stdout, so a person running `npm start` on a laptop reads the code in the console.
+// The outbox worker: it delivers the email. It polls the outbox (and is woken right after a
+// transaction that queued mail commits), turns jobs into messages, sends each message once, and
+// retries failures with exponential backoff. With SMTP_URL set it sends through nodemailer;
+// without it, it prints the message to stdout, so a person running `npm start` on a laptop reads
+// the code in the console.
 //
 // Delivery is at-least-once by construction and once in practice: a row is claimed under a lease
 // (FOR UPDATE SKIP LOCKED, see db/outbox.ts) that outlasts the longest send this worker allows,
@@ -17,12 +18,13 @@ import {
   type MailRow,
   type OutboxRow,
 } from '../db/outbox.ts';
+import type { Config } from '../config.ts';
 import type { Deps } from './deps.ts';
 import { renderMail, type MailMessage } from './mail.ts';
 import { runRecoveryRequest } from './recovery.ts';
 import { runVerificationRequest } from './verification.ts';
 
-export interface Mailer {
+export interface OutboxWorker {
   wake(): void;
   stop(): Promise<void>;
 }
@@ -37,8 +39,7 @@ export const backoffSeconds = (attempts: number): number => Math.min(600, 2 ** M
 
 type Transport = (message: MailMessage) => Promise<void>;
 
-function createTransport(deps: Deps): Transport {
-  const { config } = deps;
+function createTransport(config: Readonly<Config>): Transport {
   if (config.mailTransport === 'smtp' && config.smtpUrl) {
     const smtp = nodemailer.createTransport({
       url: config.smtpUrl,
@@ -78,9 +79,9 @@ function createTransport(deps: Deps): Transport {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export function startMailer(deps: Deps, onDeliveryFailure: () => void = () => {}): Mailer {
-  const { db, log, config } = deps;
-  const send = createTransport(deps);
+export function startOutboxWorker(deps: Deps, onDeliveryFailure: () => void = () => {}): OutboxWorker {
+  const { db, log, config, codeKey } = deps;
+  const send = createTransport(config);
   let stopped = false;
   let running: Promise<void> | undefined;
   let again = false;
@@ -88,8 +89,8 @@ export function startMailer(deps: Deps, onDeliveryFailure: () => void = () => {}
   const runJob = async (row: OutboxRow) => {
     await db.transaction(async (trx) => {
       if (!(await takeJob(trx, row.id))) return;
-      if (row.kind === 'verification_request') await runVerificationRequest(trx, deps, row.recipient);
-      else await runRecoveryRequest(trx, deps, row.recipient);
+      if (row.kind === 'verification_request') await runVerificationRequest(trx, codeKey, row.recipient);
+      else await runRecoveryRequest(trx, codeKey, row.recipient);
     });
   };
 

@@ -1,16 +1,15 @@
 // What resend-verification and forgot-password share: the request does the same work whatever
 // the email — count it, queue one job row, answer 202 — and the delivery worker decides later
 // whether an account needs mail, so neither the body nor the timing tells who has an account.
-import type Koa from 'koa';
 import { enqueueJob, type JobKind } from '../db/outbox.ts';
-import type { Deps } from '../lib/deps.ts';
-import { consume, limitKey } from '../lib/limits.ts';
+import type { Deps } from './deps.ts';
+import { consume, limitKey } from './limits.ts';
 
 export async function acceptEmailJob(
-  ctx: Koa.Context,
-  { config, db, wakeMailer }: Deps,
+  { config, db, wakeOutboxWorker }: Pick<Deps, 'config' | 'db' | 'wakeOutboxWorker'>,
   kind: JobKind,
   rawEmail: string,
+  clientIp: string,
 ): Promise<void> {
   const email = rawEmail.toLowerCase();
   const name = kind === 'verification_request' ? 'resend' : 'forgot';
@@ -19,8 +18,8 @@ export async function acceptEmailJob(
   await consume(db, [
     { key: limitKey(`${name}-minute`, email), rule: config.limits.emailMinute },
     { key: limitKey(`${name}-hour`, email), rule: config.limits.emailHour },
-    { key: limitKey(`${name}-ip`, ctx.ip), rule: config.limits.emailIp },
+    { key: limitKey(`${name}-ip`, clientIp), rule: config.limits.emailIp },
   ]);
   await enqueueJob(db, kind, email);
-  wakeMailer();
+  wakeOutboxWorker();
 }

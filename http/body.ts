@@ -1,0 +1,38 @@
+// JSON only. A body of any other type is 415 before anything tries to read it; a JSON body is
+// parsed by koa-body within the size limit. One layer for both, so a request without a body pays
+// for one closure call, not two.
+import { koaBody } from 'koa-body';
+import { problem } from '../lib/problems.ts';
+import type { Middleware } from './state.ts';
+
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+
+export function jsonBodyOnly(limitBytes: number): Middleware {
+  const parseBody = koaBody({
+    json: true,
+    urlencoded: false,
+    text: false,
+    multipart: false,
+    jsonStrict: true,
+    jsonLimit: limitBytes,
+    onError: (err: Error & { status?: number; type?: string }) => {
+      if (err.status === 413)
+        throw problem('payload_too_large', {
+          detail: `Bodies are limited to ${limitBytes} bytes.`,
+        });
+      if (err.status === 415) throw problem('unsupported_media_type', { detail: 'Send UTF-8 JSON.' });
+      throw problem('invalid_json');
+    },
+  });
+  // koa-body reads bodies of POST, PUT and PATCH only (its default), so it is not even asked about
+  // the others.
+  return (ctx, next) => {
+    const hasBody = Number(ctx.get('content-length') || 0) > 0 || ctx.get('transfer-encoding') !== '';
+    if (hasBody && !ctx.is('application/json', '+json')) {
+      throw problem('unsupported_media_type', {
+        detail: 'Send the body as application/json.',
+      });
+    }
+    return BODY_METHODS.has(ctx.method) ? parseBody(ctx, next) : next();
+  };
+}
