@@ -52,7 +52,9 @@ function onPostgres(url: string, owned: boolean): TestDatabase {
       pool = new pg.Pool({ connectionString: url, max: 2 });
       // pool.end() resolves before its sockets have closed, so the forced DROP DATABASE in drop()
       // can terminate them mid-close: that error would surface as an uncaught exception.
+      // pg-pool re-emits an idle client's error on the pool itself, so both need a listener.
       pool.on('connect', (client) => client.on('error', () => {}));
+      pool.on('error', () => {});
     }
     return (await pool.query(query, params)).rows as T[];
   };
