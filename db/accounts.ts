@@ -114,20 +114,23 @@ export async function findAccountByGoogleSub(db: Db, sub: string): Promise<Accou
  * was read (already linked, email changed, gone): then undefined, and the caller looks again.
  * An account whose email was never verified loses its password, its JWTs (token_version) and its
  * API keys: whoever set that password never proved they own the email, and Google just proved
- * someone else does (pre-account takeover).
+ * someone else does (pre-account takeover). A verified account is linked only when Google is
+ * `authoritative` for the address; else `{ refused: true }` and nothing changes.
  */
 export async function linkGoogleByEmail(
   db: Db,
   id: string,
   email: string,
   sub: string,
-): Promise<{ account: AccountRow; takeover: boolean } | { conflict: UniqueField } | undefined> {
+  authoritative: boolean,
+): Promise<{ account: AccountRow; takeover: boolean } | { conflict: UniqueField } | { refused: true } | undefined> {
   try {
     return await db.transaction(async (trx) => {
       // The row lock makes the verified/unverified decision and the update one step: a
       // concurrent verify-email or reset cannot land between them.
       const current = await trx<AccountRow>('accounts').where({ id }).forUpdate().first();
       if (!current || current.google_sub !== null || current.email !== email.toLowerCase()) return undefined;
+      if (current.email_verified && !authoritative) return { refused: true as const };
       const takeover = !current.email_verified;
       const changes: Record<string, unknown> = { google_sub: sub, email_verified: true, updated_at: trx.fn.now() };
       if (takeover) {

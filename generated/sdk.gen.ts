@@ -92,7 +92,10 @@ export const resendVerification = <ThrowOnError extends boolean = false>(options
  * Takes a Google ID token (from Google Identity Services on the web, or a CLI's OAuth flow).
  * An account linked to the Google subject signs in; otherwise an account with the same email
  * is linked (an unverified one loses its password and its sessions); otherwise a new,
- * verified, password-less account is created.
+ * verified, password-less account is created. Google vouches for an email only where it is
+ * authoritative for it (an `@gmail.com` or `@googlemail.com` address, or a token whose `hd`
+ * equals the email's domain): a verified account with the email of any other token is not
+ * linked but refused with 409 `google_link_requires_password`.
  *
  */
 export const googleSignIn = <ThrowOnError extends boolean = false>(options: Options<GoogleSignInData, ThrowOnError>): RequestResult<GoogleSignInResponses, GoogleSignInErrors, ThrowOnError> => (options.client ?? client).post<GoogleSignInResponses, GoogleSignInErrors, ThrowOnError>({
@@ -124,8 +127,8 @@ export const forgotPassword = <ThrowOnError extends boolean = false>(options: Op
  * Reset a password with a recovery token
  *
  * Sets the password, marks the email verified, consumes every outstanding recovery token of
- * the account and revokes every JWT issued before. A refused `new_password` does not use up
- * the token.
+ * the account, revokes every JWT issued before and every API key of the account. A refused
+ * `new_password` does not use up the token.
  *
  */
 export const resetPassword = <ThrowOnError extends boolean = false>(options: Options<ResetPasswordData, ThrowOnError>): RequestResult<ResetPasswordResponses, ResetPasswordErrors, ThrowOnError> => (options.client ?? client).post<ResetPasswordResponses, ResetPasswordErrors, ThrowOnError>({

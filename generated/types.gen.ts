@@ -206,7 +206,7 @@ export type Problem = {
     /**
      * Stable machine-readable error code.
      */
-    code: 'validation_failed' | 'invalid_json' | 'weak_password' | 'username_taken' | 'email_taken' | 'invalid_credentials' | 'email_not_verified' | 'invalid_code' | 'invalid_google_credential' | 'google_not_configured' | 'invalid_token' | 'unauthorized' | 'jwt_required' | 'api_key_limit_reached' | 'api_key_not_found' | 'google_not_linked' | 'password_required' | 'not_found' | 'method_not_allowed' | 'payload_too_large' | 'unsupported_media_type' | 'too_many_requests' | 'service_unavailable' | 'server_busy' | 'not_implemented' | 'internal_error';
+    code: 'validation_failed' | 'invalid_json' | 'weak_password' | 'username_taken' | 'email_taken' | 'invalid_credentials' | 'email_not_verified' | 'invalid_code' | 'invalid_google_credential' | 'google_not_configured' | 'invalid_token' | 'unauthorized' | 'jwt_required' | 'api_key_limit_reached' | 'api_key_not_found' | 'google_not_linked' | 'password_required' | 'google_link_requires_password' | 'not_found' | 'method_not_allowed' | 'payload_too_large' | 'unsupported_media_type' | 'too_many_requests' | 'service_unavailable' | 'server_busy' | 'not_implemented' | 'internal_error';
     /**
      * Present for validation_failed.
      */
@@ -392,6 +392,10 @@ export type GoogleSignInErrors = {
      * The Google credential is refused (`invalid_google_credential`).
      */
     401: Problem;
+    /**
+     * A verified account has this email and Google is not authoritative for it (`google_link_requires_password`); sign in with the password and link Google from the account.
+     */
+    409: Problem;
     /**
      * Too many attempts (`too_many_requests`); retry after `Retry-After` seconds.
      */

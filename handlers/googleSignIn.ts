@@ -89,7 +89,14 @@ async function accountFor(
         log.warn({ accountId: sameEmail.id }, 'Google sign-in refused: email linked to another Google subject');
         throw invalidCredential('This email belongs to an account linked to a different Google account.');
       }
-      const result = await linkGoogleByEmail(db, sameEmail.id, identity.email, identity.sub);
+      const result = await linkGoogleByEmail(db, sameEmail.id, identity.email, identity.sub, identity.authoritative);
+      if (result && 'refused' in result) {
+        log.info({ accountId: sameEmail.id }, 'Google link refused: Google is not authoritative for this email');
+        throw problem('google_link_requires_password', {
+          detail:
+            'An account with this email exists. Sign in with its password, then link Google from the account (POST /v1/me/google/link).',
+        });
+      }
       if (result && 'account' in result) {
         if (result.takeover)
           log.info(

@@ -13,6 +13,21 @@ export interface GoogleIdentity {
   sub: string;
   /** Lower-cased; Google has verified it. */
   email: string;
+  /**
+   * Google is the authority for this address: a Gmail address, or a Workspace token whose `hd`
+   * (hosted domain) is the email's own domain. Only then may the email alone link the Google
+   * account into an existing verified account; elsewhere Google merely saw the address verified
+   * once, and the address may since belong to someone else.
+   */
+  authoritative: boolean;
+}
+
+const GOOGLE_MAIL_DOMAINS = ['gmail.com', 'googlemail.com'];
+
+export function isAuthoritative(email: string, hostedDomain: unknown): boolean {
+  const domain = email.slice(email.lastIndexOf('@') + 1);
+  if (GOOGLE_MAIL_DOMAINS.includes(domain)) return true;
+  return typeof hostedDomain === 'string' && hostedDomain.toLowerCase() === domain;
 }
 
 /** Why a credential was refused, for the log only: the client always gets one answer. */
@@ -114,7 +129,8 @@ export function createGoogleVerifier(config: Readonly<Config>): GoogleVerifier |
         if (typeof payload.nonce !== 'string' || !timingSafeEqual(digest(payload.nonce), digest(nonce)))
           return { refused: 'nonce' };
       }
-      return { identity: { sub, email: email.toLowerCase() } };
+      const lowered = email.toLowerCase();
+      return { identity: { sub, email: lowered, authoritative: isAuthoritative(lowered, payload.hd) } };
     },
   };
 }

@@ -26,6 +26,7 @@ const CATALOGUE = {
   api_key_not_found: [404, 'API key not found'],
   google_not_linked: [409, 'Google is not linked to this account'],
   password_required: [409, 'Set a password before unlinking Google'],
+  google_link_requires_password: [409, 'Sign in with your password to link Google'],
   not_found: [404, 'Not found'],
   method_not_allowed: [405, 'Method not allowed'],
   payload_too_large: [413, 'Payload too large'],

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
-import { createApiKey, getAccount, googleSignIn, login, register } from '../generated/sdk.gen.ts';
+import { createApiKey, getAccount, googleSignIn, login, register, verifyEmail } from '../generated/sdk.gen.ts';
 import { DB_LABEL } from './support/database.ts';
 import { type GoogleFake, hmacWithCertificate, newSub, otherKey, startGoogleFake } from './support/google.ts';
 import { startServer, TEST_ENV, type TestServer } from './support/server.ts';
@@ -84,9 +84,11 @@ describe(`googleSignIn (${DB_LABEL})`, () => {
       expect((await accountOf(later.data!.access_token)).id).to.equal((await accountOf(first.data!.access_token)).id);
     });
 
-    it('links a verified password account with the same email, keeping its password and sessions', async () => {
+    it('links a verified password account with the same email (hd names its domain), keeping its password and sessions', async () => {
       const user = await registeredUser(server, 'glink');
-      const { data, response } = await signIn(google.mint({ sub: newSub(), email: user.email.toUpperCase() }));
+      const { data, response } = await signIn(
+        google.mint({ sub: newSub(), email: user.email.toUpperCase() }, { claims: { hd: 'example.test' } }),
+      );
       expect(response!.status).to.equal(200);
       expect(data).to.include({ account_created: false });
       const account = await accountOf(data!.access_token);
@@ -139,6 +141,66 @@ describe(`googleSignIn (${DB_LABEL})`, () => {
         expect(stale.response!.status).to.equal(401);
         expect(stale.error).to.include({ code: 'unauthorized' });
       }
+    });
+
+    describe('Google vouches for an email only where it is authoritative', () => {
+      /** A verified password account on a domain of our choosing (the console mail carries its code). */
+      async function verifiedOn(domain: string) {
+        const base = uniqueUser('gauth');
+        const user = { ...base, email: base.email.replace(/@.*$/, `@${domain}`) };
+        const created = await register({ client: server.client, body: user, throwOnError: true });
+        const code = /verification code is: (\d{6})/.exec((await server.consoleMail(user.email)).text)![1]!;
+        await verifyEmail({ client: server.client, body: { email: user.email, code }, throwOnError: true });
+        return { ...user, id: created.data.id };
+      }
+
+      for (const [name, domain, claims] of [
+        ['a non-Google address without hd', 'example.test', {}],
+        ['an hd naming another domain', 'example.test', { hd: 'other.example.test' }],
+        ['an hd naming a parent domain', 'mail.example.test', { hd: 'example.test' }],
+      ] as const) {
+        it(`does not link a verified account by email for ${name}: 409 google_link_requires_password`, async () => {
+          const user = await verifiedOn(domain);
+          const { error, response } = await signIn(google.mint({ sub: newSub(), email: user.email }, { claims }));
+          expect(response!.status).to.equal(409);
+          expect(error).to.include({ code: 'google_link_requires_password' });
+          // Nothing changed: not linked, the password still signs in.
+          const session = await login({
+            client: server.client,
+            body: { username: user.username, password: user.password },
+            throwOnError: true,
+          });
+          expect(await accountOf(session.data.access_token)).to.include({ google_linked: false, has_password: true });
+        });
+      }
+
+      for (const domain of ['gmail.com', 'googlemail.com']) {
+        it(`links a verified @${domain} account by email (Google is its authority)`, async () => {
+          const user = await verifiedOn(domain);
+          const { data, response } = await signIn(google.mint({ sub: newSub(), email: user.email }));
+          expect(response!.status).to.equal(200);
+          expect(await accountOf(data!.access_token)).to.include({ id: user.id, google_linked: true });
+        });
+      }
+
+      it('compares hd with the email domain case-insensitively', async () => {
+        const user = await verifiedOn('corp.example.test');
+        const { data, response } = await signIn(
+          google.mint({ sub: newSub(), email: user.email }, { claims: { hd: 'Corp.Example.Test' } }),
+        );
+        expect(response!.status).to.equal(200);
+        expect(await accountOf(data!.access_token)).to.include({ id: user.id, google_linked: true });
+      });
+
+      it('still reclaims an unverified account and still signs up a new one without authority', async () => {
+        const squatter = uniqueUser('gnoauth');
+        const created = await register({ client: server.client, body: squatter, throwOnError: true });
+        const reclaimed = await signIn(google.mint({ sub: newSub(), email: squatter.email }));
+        expect(reclaimed.response!.status).to.equal(200);
+        expect(await accountOf(reclaimed.data!.access_token)).to.include({ id: created.data.id, has_password: false });
+        const fresh = await signIn(google.mint({ sub: newSub(), email: uniqueUser('gnoauth2').email }));
+        expect(fresh.data).to.include({ account_created: true });
+      });
     });
 
     it('refuses a second Google subject for an email already linked to another one', async () => {
@@ -212,7 +274,9 @@ describe(`googleSignIn (${DB_LABEL})`, () => {
     it('links one pre-registered account once under 5 concurrent sign-ins', async () => {
       const user = await registeredUser(server, 'glrace');
       const results = await Promise.all(
-        Array.from({ length: 5 }, () => signIn(google.mint({ sub: newSub(), email: user.email }))),
+        Array.from({ length: 5 }, () =>
+          signIn(google.mint({ sub: newSub(), email: user.email }, { claims: { hd: 'example.test' } })),
+        ),
       );
       // Five different subjects race for one email: exactly one may own it.
       const won = results.filter((r) => r.response!.status === 200);
