@@ -14,6 +14,10 @@ export interface MailMessage {
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 
+/** What a reset does besides setting the password (API.md: "the mail says so"). */
+const RESET_EFFECT =
+  'Choosing a new password signs out every session and revokes every API key of the account: create new keys afterwards.';
+
 export function resetLink(appUrl: string, token: string): string {
   return `${appUrl}/reset-password?token=${encodeURIComponent(token)}`;
 }
@@ -47,12 +51,15 @@ export function renderMail(row: MailRow, appUrl: string): MailMessage {
     '',
     `Or, from the CLI, use this recovery token: ${secret}`,
     '',
-    `The link is valid for ${minutes} minutes and works once. If you did not ask for this, ignore this email; your password stays as it is.`,
+    `The link is valid for ${minutes} minutes and works once. ${RESET_EFFECT}`,
+    '',
+    'If you did not ask for this, ignore this email; your password stays as it is.',
   ].join('\n');
   const html =
     `<p>Hello ${escapeHtml(name)},</p><p>Someone asked to reset the password of your rst auth account.</p>` +
     `<p><a href="${escapeHtml(link)}">Choose a new password</a></p>` +
     `<p>Or, from the CLI, use this recovery token:<br><code>${escapeHtml(secret)}</code></p>` +
-    `<p>The link is valid for ${minutes} minutes and works once. If you did not ask for this, ignore this email; your password stays as it is.</p>`;
+    `<p>The link is valid for ${minutes} minutes and works once. ${RESET_EFFECT}</p>` +
+    '<p>If you did not ask for this, ignore this email; your password stays as it is.</p>';
   return { to: row.recipient, subject: 'Reset your rst auth password', text, html };
 }
