@@ -23,6 +23,9 @@ export function edge(log: Logger, metrics: Metrics): Middleware {
     ctx.set('X-Request-Id', requestId);
     if (logDebug) log.debug({ requestId, method: ctx.method, path: ctx.path }, 'request received');
     ctx.set('X-Content-Type-Options', 'nosniff');
+    // A response to a request that carried a credential is about its owner, even off the contract's
+    // paths (a 404 or 405): never cached. Authenticated operations set it on every answer too.
+    if (ctx.get('authorization') || ctx.get('x-api-key')) ctx.set('Cache-Control', 'no-store');
     try {
       await next();
     } catch (err) {

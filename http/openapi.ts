@@ -46,6 +46,10 @@ export async function createOpenApi(document: Document, deps: Deps): Promise<Ope
     },
     postRoutingHandler: (c: Context, ctx: RequestContext) => {
       ctx.state.operationId = c.operation?.operationId;
+      // Whatever an authenticated operation answers (its data, or a 401/403/404 about an account)
+      // is about one caller: no shared or browser cache may keep it (RFC 9111 §5.2.2.5). Set
+      // before security and validation run, so their refusals carry it too.
+      if (c.operation?.security?.length) ctx.set('Cache-Control', 'no-store');
     },
     unauthorizedHandler: (_c: Context, ctx: RequestContext) => unauthorized(ctx, deps),
     notFound: () => {
