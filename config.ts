@@ -43,6 +43,14 @@ export interface Config {
   metricsToken: string | undefined;
   corsOrigins: string[];
   bodyLimitBytes: number;
+  /** Hours after registration an account whose email is still unverified is deleted, freeing its names. */
+  unverifiedAccountTtlHours: number;
+  /** Days sent or given-up mail and spent or expired recovery tokens and codes are kept. */
+  retentionDays: number;
+  /** Delivery attempts after which a message (or job) is given up and its secret erased. */
+  outboxMaxAttempts: number;
+  /** How often the housekeeping sweep runs (unverified accounts, retention, rate-limit counters). */
+  sweepIntervalSeconds: number;
   limits: {
     loginIdentifier: RateRule;
     loginIp: RateRule;
@@ -270,6 +278,10 @@ export function loadConfig(input: NodeJS.ProcessEnv = process.env): Readonly<Con
     metricsToken,
     corsOrigins,
     bodyLimitBytes: int('BODY_LIMIT_BYTES', 16 * 1024, 1024, 1024 * 1024),
+    unverifiedAccountTtlHours: int('UNVERIFIED_ACCOUNT_TTL_HOURS', 72, 1, 24 * 365),
+    retentionDays: int('RETENTION_DAYS', 30, 1, 3650),
+    outboxMaxAttempts: int('OUTBOX_MAX_ATTEMPTS', 10, 1, 1000),
+    sweepIntervalSeconds: int('SWEEP_INTERVAL_SECONDS', 3600, 1, 86400),
     limits: {
       loginIdentifier: rule('LOGIN_IDENTIFIER', 10, 900),
       loginIp: rule('LOGIN_IP', 100, 900),

@@ -6,9 +6,9 @@ import type { AddressInfo } from 'node:net';
 import { createApp } from './http/app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { migrate, openDatabase, type Db } from './db/knex.ts';
-import { deleteExpiredCounters } from './db/rateLimits.ts';
 import { reportListening, runPrimary } from './lib/cluster.ts';
 import { createDeps } from './lib/deps.ts';
+import { startHousekeeping } from './lib/housekeeping.ts';
 import { createLogger, type Logger } from './lib/logger.ts';
 import { startOutboxWorker } from './lib/outboxWorker.ts';
 import { createMetrics } from './lib/metrics.ts';
@@ -51,15 +51,11 @@ export async function start(
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host}:${port}`;
 
-  const sweeper = setInterval(() => {
-    deleteExpiredCounters(db, 2 * 86400).catch((err) => log.warn({ err }, 'rate-limit sweep failed'));
-  }, 3600_000);
-  sweeper.unref();
+  const housekeeping = startHousekeeping(db, config, log);
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
-      clearInterval(sweeper);
       // Stop accepting, let in-flight requests finish, drop idle keep-alive sockets.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
@@ -67,6 +63,7 @@ export async function start(
       await closed;
       clearTimeout(force);
       await outboxWorker.stop();
+      await housekeeping.stop();
       await deps.keyUses.stop();
       await db.destroy();
     })());

@@ -171,3 +171,27 @@ export async function findAccountForSession(db: Db, id: string): Promise<OwnerRo
   if (!UUID.test(id)) return undefined;
   return (await selectRows<OwnerRow>(db, SESSION_LOOKUP, [id]))[0];
 }
+
+/**
+ * Deletes accounts whose email is still unverified `ttlHours` after registration (registration
+ * squatting: the username and email become free again), `batch` rows per statement so no sweep
+ * holds many row locks at once. The age and verified conditions are repeated outside the
+ * subquery so that an account verified while the sweep runs is re-checked and kept; rows another
+ * transaction holds are skipped until the next sweep. Their keys, codes and tokens go with them
+ * (ON DELETE CASCADE). Returns how many were deleted.
+ */
+export async function deleteStaleUnverifiedAccounts(db: Db, ttlHours: number, batch = 500): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const { rows } = await db.raw(
+      `delete from accounts where id in (
+         select id from accounts where not email_verified and created_at < now() - make_interval(hours => ?)
+         limit ? for update skip locked)
+       and not email_verified and created_at < now() - make_interval(hours => ?)
+       returning id`,
+      [ttlHours, batch, ttlHours],
+    );
+    total += rows.length;
+    if (rows.length < batch) return total;
+  }
+}

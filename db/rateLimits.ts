@@ -27,8 +27,21 @@ export async function refundCounter(db: Db, key: string, by = 1): Promise<void> 
     .update({ count: db.raw('greatest(count - ?, 0)', [by]) });
 }
 
-export async function deleteExpiredCounters(db: Db, olderThanSeconds: number): Promise<void> {
-  await db('rate_limits')
-    .where('window_start', '<', db.raw('now() - make_interval(secs => ?)', [olderThanSeconds]))
-    .delete();
+/**
+ * Deletes counters whose window started more than `olderThanSeconds` ago, `batch` rows per
+ * statement (rate_limits_window_start keeps each one an index range scan), so a sweep after a
+ * flood of identifiers never holds a long lock or one huge transaction. Returns how many.
+ */
+export async function deleteExpiredCounters(db: Db, olderThanSeconds: number, batch = 5000): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const { rows } = await db.raw(
+      `delete from rate_limits where key in (
+         select key from rate_limits where window_start < now() - make_interval(secs => ?) limit ?)
+       returning key`,
+      [olderThanSeconds, batch],
+    );
+    total += rows.length;
+    if (rows.length < batch) return total;
+  }
 }
