@@ -34,7 +34,7 @@ export async function start(
   if (opts.migrate !== false) await migrate(db);
   const deps = await createDeps(config, db, log);
   const metrics = createMetrics(deps);
-  const outboxWorker = startOutboxWorker(deps, metrics.mailDeliveryFailed);
+  const outboxWorker = startOutboxWorker(deps, metrics.mail);
   deps.wakeOutboxWorker = outboxWorker.wake;
   const { koa } = await createApp(deps, metrics);
 

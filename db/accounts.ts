@@ -1,5 +1,5 @@
 // Rows in, rows out for the accounts table. No HTTP here and no generated types.
-import { type Db, selectRows } from './knex.ts';
+import { type Db, deleteInBatches, selectRows } from './knex.ts';
 
 export interface AccountRow {
   id: string;
@@ -180,18 +180,14 @@ export async function findAccountForSession(db: Db, id: string): Promise<OwnerRo
  * transaction holds are skipped until the next sweep. Their keys, codes and tokens go with them
  * (ON DELETE CASCADE). Returns how many were deleted.
  */
-export async function deleteStaleUnverifiedAccounts(db: Db, ttlHours: number, batch = 500): Promise<number> {
-  let total = 0;
-  for (;;) {
-    const { rows } = await db.raw(
-      `delete from accounts where id in (
+export const deleteStaleUnverifiedAccounts = (db: Db, ttlHours: number, batch = 500): Promise<number> =>
+  deleteInBatches(
+    db,
+    `delete from accounts where not email_verified and created_at < now() - make_interval(hours => ?)
+       and id in (
          select id from accounts where not email_verified and created_at < now() - make_interval(hours => ?)
          limit ? for update skip locked)
-       and not email_verified and created_at < now() - make_interval(hours => ?)
-       returning id`,
-      [ttlHours, batch, ttlHours],
-    );
-    total += rows.length;
-    if (rows.length < batch) return total;
-  }
-}
+     returning id`,
+    [ttlHours, ttlHours],
+    batch,
+  );

@@ -84,3 +84,18 @@ export async function selectRows<T>(
     await db.client.releaseConnection(connection);
   }
 }
+
+/**
+ * Runs a `delete … where … in (select … limit ?) returning …` over and over until a round
+ * deletes fewer than `batch` rows: housekeeping never holds many row locks or one huge
+ * transaction, however much has piled up. `sql` takes `params` and then the batch size (its last
+ * `?`). Returns how many rows were deleted in all.
+ */
+export async function deleteInBatches(db: Db, sql: string, params: Knex.RawBinding[], batch: number): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const { rows } = await db.raw(sql, [...params, batch]);
+    total += rows.length;
+    if (rows.length < batch) return total;
+  }
+}

@@ -5,7 +5,7 @@
 // nothing else, whether or not an account has the email, so the request does the same work
 // either way (no timing oracle); the delivery worker looks the account up later, issues the
 // code or token with its message in one transaction, or drops the job.
-import type { Db } from './knex.ts';
+import { type Db, deleteInBatches } from './knex.ts';
 
 /** Messages: rendered and sent by the worker. */
 export type MailKind = 'verify_email' | 'reset_password';
@@ -24,23 +24,45 @@ export interface OutboxRow {
   attempts: number;
   next_attempt_at: Date;
   sent_at: Date | null;
+  /** Given up: refused for good, out of attempts, expired or replaced. The secret is erased. */
+  failed_at: Date | null;
+  /** When the code or token the message carries stops working; null for jobs. */
+  expires_at: Date | null;
   last_error: string | null;
   created_at: Date;
 }
 
+/** Why a message was given up without being sent. */
+export type GiveUpReason = 'rejected' | 'attempts' | 'expired';
+
 export type MailRow = OutboxRow & { kind: MailKind };
 
-/** `secret` (a code or token) is kept only until the message is sent, then erased. */
+/**
+ * `secret` (a code or token) is kept only until the message is sent or given up, then erased.
+ * `expiresInSeconds` is the secret's own lifetime: past it the message is never sent.
+ */
 export async function enqueueMail(
   db: Db,
-  mail: { kind: MailKind; recipient: string; payload?: Record<string, unknown>; secret: string },
+  mail: {
+    kind: MailKind;
+    recipient: string;
+    payload?: Record<string, unknown>;
+    secret: string;
+    expiresInSeconds: number;
+  },
 ): Promise<void> {
   await db('outbox').insert({
     kind: mail.kind,
     recipient: mail.recipient,
     payload: JSON.stringify(mail.payload ?? {}),
     secret: mail.secret,
+    expires_at: db.raw('now() + make_interval(secs => ?)', [mail.expiresInSeconds]),
   });
+}
+
+/** Drops the unsent messages of this kind to this address: the code they carry was replaced. */
+export async function dropUnsentMail(db: Db, kind: MailKind, recipient: string): Promise<void> {
+  await db('outbox').where({ kind, recipient }).whereNull('sent_at').whereNull('failed_at').delete().returning('id');
 }
 
 /** One row, the same statement whether or not an account has this (normalised) email. */
@@ -60,7 +82,8 @@ export async function claimDueRow(db: Db, leaseSeconds: number, jobsOnly = false
   const { rows } = await db.raw(
     `update outbox set next_attempt_at = now() + make_interval(secs => ?), attempts = attempts + 1
      where id = (
-       select id from outbox where sent_at is null and next_attempt_at <= now()
+       select id from outbox where sent_at is null and failed_at is null and next_attempt_at <= now()
+         and (expires_at is null or expires_at > now())
          and (not ? or kind in ('verification_request', 'recovery_request'))
        order by next_attempt_at, id limit 1 for update skip locked)
      returning *`,
@@ -73,6 +96,41 @@ export async function claimDueRow(db: Db, leaseSeconds: number, jobsOnly = false
 export async function markMailSent(db: Db, id: number): Promise<void> {
   await db('outbox').where({ id }).update({ sent_at: db.fn.now(), secret: null, last_error: null });
 }
+
+/** Gives a message (or job) up: never tried again, its secret erased. False if it had finished already. */
+export async function giveUpMail(db: Db, id: number, reason: GiveUpReason, error: string): Promise<boolean> {
+  const rows = await db('outbox')
+    .where({ id })
+    .whereNull('sent_at')
+    .whereNull('failed_at')
+    .update({ failed_at: db.fn.now(), secret: null, last_error: `${reason}: ${error}`.slice(0, 500) })
+    .returning('id');
+  return rows.length === 1;
+}
+
+/** Gives up every unsent message whose code or token has expired; returns how many. */
+export async function expireMail(db: Db): Promise<number> {
+  const rows = await db('outbox')
+    .whereNull('sent_at')
+    .whereNull('failed_at')
+    .where('expires_at', '<=', db.fn.now())
+    .update({ failed_at: db.fn.now(), secret: null, last_error: 'expired: the code or link it carries has expired' })
+    .returning('id');
+  return rows.length;
+}
+
+/** Deletes rows sent or given up more than `retentionDays` ago, in batches; returns how many. */
+export const purgeFinishedMail = (db: Db, retentionDays: number, batch = 5000): Promise<number> =>
+  deleteInBatches(
+    db,
+    `delete from outbox where id in (
+       select id from outbox where (sent_at is not null or failed_at is not null)
+         and coalesce(sent_at, failed_at) < now() - make_interval(days => ?)
+       limit ?)
+     returning id`,
+    [retentionDays],
+    batch,
+  );
 
 export async function markMailFailed(db: Db, id: number, error: string, retryInSeconds: number): Promise<void> {
   await db('outbox')
@@ -97,7 +155,7 @@ export async function takeJob(trx: Db, id: number): Promise<boolean> {
 }
 
 export interface OutboxBacklog {
-  /** Rows not yet sent (messages and jobs). */
+  /** Rows not yet sent nor given up (messages and jobs). */
   pending: number;
   /** Of those, the ones whose last attempt failed. */
   retrying: number;
@@ -108,6 +166,7 @@ export interface OutboxBacklog {
 export async function readOutboxBacklog(db: Db): Promise<OutboxBacklog> {
   const row = await db('outbox')
     .whereNull('sent_at')
+    .whereNull('failed_at')
     .first(
       db.raw('count(*) as pending'),
       db.raw('count(last_error) as retrying'),

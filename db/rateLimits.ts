@@ -1,6 +1,6 @@
 // Fixed-window counters kept in the database, so a limit holds across every instance. One
 // atomic upsert counts a hit and starts a new window when the old one has passed.
-import type { Db } from './knex.ts';
+import { type Db, deleteInBatches } from './knex.ts';
 
 export interface Hit {
   count: number;
@@ -32,16 +32,12 @@ export async function refundCounter(db: Db, key: string, by = 1): Promise<void> 
  * statement (rate_limits_window_start keeps each one an index range scan), so a sweep after a
  * flood of identifiers never holds a long lock or one huge transaction. Returns how many.
  */
-export async function deleteExpiredCounters(db: Db, olderThanSeconds: number, batch = 5000): Promise<number> {
-  let total = 0;
-  for (;;) {
-    const { rows } = await db.raw(
-      `delete from rate_limits where key in (
-         select key from rate_limits where window_start < now() - make_interval(secs => ?) limit ?)
-       returning key`,
-      [olderThanSeconds, batch],
-    );
-    total += rows.length;
-    if (rows.length < batch) return total;
-  }
-}
+export const deleteExpiredCounters = (db: Db, olderThanSeconds: number, batch = 5000): Promise<number> =>
+  deleteInBatches(
+    db,
+    `delete from rate_limits where key in (
+       select key from rate_limits where window_start < now() - make_interval(secs => ?) limit ?)
+     returning key`,
+    [olderThanSeconds],
+    batch,
+  );

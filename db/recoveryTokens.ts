@@ -1,5 +1,5 @@
 // Recovery tokens at rest: only a keyed hash of each token, its expiry and when it was used.
-import type { Db } from './knex.ts';
+import { type Db, deleteInBatches } from './knex.ts';
 
 export async function insertRecoveryToken(
   db: Db,
@@ -61,3 +61,17 @@ export async function redeemRecoveryToken(
   await trx('api_keys').where({ account_id: accountId }).whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
   return accountId;
 }
+
+/**
+ * Deletes tokens that expired more than `retentionDays` ago, in batches; a used token was used
+ * before it expired, so this covers spent ones too. Returns how many.
+ */
+export const purgeRecoveryTokens = (db: Db, retentionDays: number, batch = 5000): Promise<number> =>
+  deleteInBatches(
+    db,
+    `delete from recovery_tokens where id in (
+       select id from recovery_tokens where expires_at < now() - make_interval(days => ?) limit ?)
+     returning id`,
+    [retentionDays],
+    batch,
+  );

@@ -48,3 +48,12 @@ export async function consumeCode(db: Db, accountId: string, codeHash: string): 
     .returning('account_id');
   return deleted.length === 1;
 }
+
+/** Deletes codes that expired more than `retentionDays` ago (used ones are deleted at once). */
+export async function purgeVerificationCodes(db: Db, retentionDays: number): Promise<number> {
+  const rows = await db('verification_codes')
+    .where('expires_at', '<', db.raw('now() - make_interval(days => ?)', [retentionDays]))
+    .delete()
+    .returning('account_id');
+  return rows.length;
+}

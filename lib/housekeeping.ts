@@ -4,7 +4,10 @@
 import type { Config } from '../config.ts';
 import { deleteStaleUnverifiedAccounts } from '../db/accounts.ts';
 import type { Db } from '../db/knex.ts';
+import { purgeFinishedMail } from '../db/outbox.ts';
 import { deleteExpiredCounters } from '../db/rateLimits.ts';
+import { purgeRecoveryTokens } from '../db/recoveryTokens.ts';
+import { purgeVerificationCodes } from '../db/verificationCodes.ts';
 import type { Logger } from './logger.ts';
 
 /** A counter whose window started this long ago is dead whatever its rule (the longest is a day). */
@@ -20,6 +23,10 @@ export async function sweep(db: Db, config: Readonly<Config>, log: Logger): Prom
   const tasks: [string, () => Promise<number>][] = [
     ['unverified accounts', () => deleteStaleUnverifiedAccounts(db, config.unverifiedAccountTtlHours)],
     ['rate-limit counters', () => deleteExpiredCounters(db, COUNTER_LIFETIME_SECONDS)],
+    // RETENTION_DAYS: how long a record of sent or given-up mail and of spent tokens is kept.
+    ['finished mail', () => purgeFinishedMail(db, config.retentionDays)],
+    ['recovery tokens', () => purgeRecoveryTokens(db, config.retentionDays)],
+    ['verification codes', () => purgeVerificationCodes(db, config.retentionDays)],
   ];
   // One failing task (the database briefly away) does not keep the others from running.
   for (const [what, task] of tasks) {

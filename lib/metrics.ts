@@ -11,6 +11,7 @@ import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, R
 import type { Db } from '../db/knex.ts';
 import { readOutboxBacklog, type OutboxBacklog } from '../db/outbox.ts';
 import type { Logger } from './logger.ts';
+import type { DeliveryEvents } from './outboxWorker.ts';
 
 export interface Metrics {
   registry: Registry;
@@ -18,8 +19,8 @@ export interface Metrics {
   observe(operation: string, status: number, seconds: number, credentialRefused: boolean): void;
   /** What a scrape reads: this process's registry, or in a cluster worker every worker's. */
   scrape(): Promise<string>;
-  /** Counts one failed email delivery attempt (the delivery worker calls it). */
-  mailDeliveryFailed(): void;
+  /** What the delivery worker reports: failed attempts, and messages given up by reason. */
+  mail: DeliveryEvents;
 }
 
 const REQUEST = 'rst:metrics:request';
@@ -65,6 +66,13 @@ export function createMetrics(deps: { db: Db; log: Logger }): Metrics {
     help: 'Email delivery attempts that failed and were scheduled for a retry',
     registers: [registry],
   });
+  const givenUp = new Counter({
+    name: 'rst_mail_given_up_total',
+    help: 'Emails (and jobs) given up unsent, their secret erased, by reason: rejected (SMTP 5xx), attempts (OUTBOX_MAX_ATTEMPTS reached), expired (the code or link expired first)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  for (const reason of ['rejected', 'attempts', 'expired'] as const) givenUp.labels(reason); // 0 before the first
 
   // The outbox lives in the database, so every instance reports the same numbers: read once per
   // scrape, shared by the three gauges, and taken from one worker when a cluster aggregates.
@@ -111,7 +119,7 @@ export function createMetrics(deps: { db: Db; log: Logger }): Metrics {
 
   return {
     registry,
-    mailDeliveryFailed: () => deliveryFailures.inc(),
+    mail: { deliveryFailed: () => deliveryFailures.inc(), givenUp: (reason) => givenUp.inc({ reason }) },
     observe(operation, status, seconds, credentialRefused) {
       const key = `${operation} ${status}`;
       let series = seriesByKey.get(key);

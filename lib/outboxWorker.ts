@@ -8,13 +8,21 @@
 // (FOR UPDATE SKIP LOCKED, see db/outbox.ts) that outlasts the longest send this worker allows,
 // so no second instance takes it while it may still be in flight; only a crash between the SMTP
 // server's "250 OK" and the UPDATE that records it can send a message twice.
+//
+// A message is given up — marked failed, its secret erased, counted in /metrics — when the SMTP
+// server refuses it for good (a 5xx reply to the message or its recipient), after
+// OUTBOX_MAX_ATTEMPTS attempts, or once the code or link it carries has expired. A refusal of
+// one message or recipient never stops delivery to the others.
 import nodemailer from 'nodemailer';
 import {
   claimDueRow,
+  expireMail,
+  giveUpMail,
   isJob,
   markMailFailed,
   markMailSent,
   takeJob,
+  type GiveUpReason,
   type MailRow,
   type OutboxRow,
 } from '../db/outbox.ts';
@@ -38,6 +46,30 @@ const LEASE_SECONDS = 300;
 export const backoffSeconds = (attempts: number): number => Math.min(600, 2 ** Math.min(Math.max(attempts, 1), 10));
 
 type Transport = (message: MailMessage) => Promise<void>;
+
+/** What the worker tells /metrics. */
+export interface DeliveryEvents {
+  /** A delivery attempt failed and will be retried. */
+  deliveryFailed(): void;
+  /** A message (or job) was given up for good. */
+  givenUp(reason: GiveUpReason): void;
+}
+
+const NO_EVENTS: DeliveryEvents = { deliveryFailed: () => {}, givenUp: () => {} };
+
+/**
+ * How a failed send bears on the message and on the round. nodemailer tags a refusal of the
+ * envelope (MAIL FROM, RCPT TO) EENVELOPE and one of the content (DATA) EMESSAGE, with the SMTP
+ * reply code: a 5xx there is permanent (RFC 5321 §4.2.1) and concerns this message only, as does
+ * a 4xx. Anything else (no connection, a timeout, a refused login, 421 closing the channel) is
+ * the server's state, not the message's: retried, and the rest of the round skips messages.
+ */
+export function classifySendFailure(err: unknown): { permanent: boolean; serverDown: boolean } {
+  const { code, responseCode } = (err ?? {}) as { code?: unknown; responseCode?: unknown };
+  const aboutMessage = code === 'EENVELOPE' || code === 'EMESSAGE';
+  const permanent = aboutMessage && typeof responseCode === 'number' && responseCode >= 500 && responseCode < 600;
+  return { permanent, serverDown: !aboutMessage || responseCode === 421 };
+}
 
 function createTransport(config: Readonly<Config>): Transport {
   if (config.mailTransport === 'smtp' && config.smtpUrl) {
@@ -79,8 +111,9 @@ function createTransport(config: Readonly<Config>): Transport {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export function startOutboxWorker(deps: Deps, onDeliveryFailure: () => void = () => {}): OutboxWorker {
+export function startOutboxWorker(deps: Deps, events: DeliveryEvents = NO_EVENTS): OutboxWorker {
   const { db, log, config, codeKey } = deps;
+  const maxAttempts = config.outboxMaxAttempts;
   const send = createTransport(config);
   let stopped = false;
   let running: Promise<void> | undefined;
@@ -107,34 +140,51 @@ export function startOutboxWorker(deps: Deps, onDeliveryFailure: () => void = ()
     }
   };
 
-  /** Handles one claimed row; false when the SMTP server failed. */
+  const giveUp = async (row: OutboxRow, reason: GiveUpReason, error: string) => {
+    if (await giveUpMail(db, row.id, reason, error)) {
+      log.warn({ mailId: row.id, kind: row.kind, attempts: row.attempts, reason, error }, 'mail given up');
+      events.givenUp(reason);
+    }
+  };
+
+  /** Handles one claimed row; false when the SMTP server itself is failing. */
   const handle = async (row: OutboxRow): Promise<boolean> => {
     if (isJob(row.kind)) {
       try {
         await runJob(row);
       } catch (err) {
+        const error = (err as Error).message ?? String(err);
+        if (row.attempts >= maxAttempts) {
+          await giveUp(row, 'attempts', error);
+          return true;
+        }
         const retryIn = backoffSeconds(row.attempts);
         log.warn(
           { mailId: row.id, kind: row.kind, attempts: row.attempts, retryIn, err },
           'outbox job failed; will retry',
         );
-        await markMailFailed(db, row.id, (err as Error).message ?? String(err), retryIn).catch(() => {});
+        await markMailFailed(db, row.id, error, retryIn);
       }
       return true;
     }
     try {
       await send(renderMail(row as MailRow, config.appUrl));
     } catch (err) {
-      const retryIn = backoffSeconds(row.attempts);
       // The error text is nodemailer's (SMTP reply or socket error), never the message body.
       const error = (err as Error).message ?? String(err);
-      log.warn(
-        { mailId: row.id, kind: row.kind, attempts: row.attempts, retryIn, error },
-        'mail delivery failed; will retry',
-      );
-      onDeliveryFailure();
-      await markMailFailed(db, row.id, error, retryIn).catch(() => {});
-      return false;
+      const { permanent, serverDown } = classifySendFailure(err);
+      if (permanent) await giveUp(row, 'rejected', error);
+      else if (row.attempts >= maxAttempts) await giveUp(row, 'attempts', error);
+      else {
+        const retryIn = backoffSeconds(row.attempts);
+        log.warn(
+          { mailId: row.id, kind: row.kind, attempts: row.attempts, retryIn, error },
+          'mail delivery failed; will retry',
+        );
+        events.deliveryFailed();
+        await markMailFailed(db, row.id, error, retryIn);
+      }
+      return !serverDown;
     }
     await recordSent(row.id);
     log.info({ mailId: row.id, kind: row.kind, attempts: row.attempts }, 'mail sent');
@@ -142,14 +192,27 @@ export function startOutboxWorker(deps: Deps, onDeliveryFailure: () => void = ()
   };
 
   const drain = async () => {
-    // Once the SMTP server fails, the rest of this round handles jobs only: each poll tries one
-    // message instead of walking the whole queue into the same error (and into its connection
-    // timeout, message after message), while codes and tokens are still issued and queued.
+    // Messages whose code or link has expired are given up first, secrets erased, never sent.
+    const expired = await expireMail(db);
+    if (expired > 0) {
+      log.info({ expired }, 'expired mail given up');
+      for (let i = 0; i < expired; i++) events.givenUp('expired');
+    }
+    // Once the SMTP server itself fails, the rest of this round handles jobs only: each poll tries
+    // one message instead of walking the whole queue into the same error (and into its connection
+    // timeout, message after message), while codes and tokens are still issued and queued. A
+    // refusal of one message or recipient is not the server failing: the round goes on.
     let smtpFailing = false;
     while (!stopped) {
       const row = await claimDueRow(db, LEASE_SECONDS, smtpFailing);
       if (!row) return;
-      if (!(await handle(row))) smtpFailing = true;
+      try {
+        if (!(await handle(row))) smtpFailing = true;
+      } catch (err) {
+        // Recording the outcome failed (the database went away mid-round): the lease brings the
+        // row back later; the next row may fare better, and the round ends only if claims fail.
+        log.warn({ mailId: row.id, err }, 'outbox row left for a later round');
+      }
     }
   };
 

@@ -27,6 +27,7 @@ export async function issueRecoveryToken(
     recipient: account.email,
     payload: { username: account.username },
     secret: token,
+    expiresInSeconds: RECOVERY_TTL_SECONDS,
   });
 }
 

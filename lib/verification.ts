@@ -3,7 +3,7 @@
 import { createHmac, randomInt } from 'node:crypto';
 import { findAccountByEmail, type AccountRow } from '../db/accounts.ts';
 import type { Db } from '../db/knex.ts';
-import { enqueueMail } from '../db/outbox.ts';
+import { dropUnsentMail, enqueueMail } from '../db/outbox.ts';
 import { replaceVerificationCode } from '../db/verificationCodes.ts';
 
 export const CODE_TTL_SECONDS = 600;
@@ -20,11 +20,14 @@ export async function issueVerificationCode(
   // randomInt draws from the CSPRNG without modulo bias.
   const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
   await replaceVerificationCode(trx, account.id, hashCode(codeKey, account.id, code), CODE_TTL_SECONDS);
+  // The earlier code is dead: a message still carrying it must not go out (nor keep it).
+  await dropUnsentMail(trx, 'verify_email', account.email);
   await enqueueMail(trx, {
     kind: 'verify_email',
     recipient: account.email,
     payload: { username: account.username },
     secret: code,
+    expiresInSeconds: CODE_TTL_SECONDS,
   });
 }
 

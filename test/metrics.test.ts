@@ -13,26 +13,9 @@ import { startSmtp, type TestSmtp } from './support/mail.ts';
 import { ROOT, startServer, type TestServer } from './support/server.ts';
 import { uniqueUser } from './support/users.ts';
 import { waitFor } from './support/wait.ts';
+import { METRICS_TOKEN, scrape } from './support/metrics.ts';
 
-const TOKEN = 'metrics-token-for-tests-0123456789';
-
-/** The samples of a Prometheus text exposition, as `name{labels}` → value. */
-function parse(text: string): Map<string, number> {
-  const samples = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    samples.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return samples;
-}
-
-async function scrape(server: TestServer): Promise<Map<string, number>> {
-  const res = await fetch(`${server.url}/metrics`, { headers: { Authorization: `Bearer ${TOKEN}` } });
-  expect(res.status).to.equal(200);
-  expect(res.headers.get('content-type')).to.match(/^text\/plain; version=0\.0\.4/);
-  return parse(await res.text());
-}
+const TOKEN = METRICS_TOKEN;
 
 describe(`metrics (${DB_LABEL})`, () => {
   describe('without METRICS_TOKEN (the default)', () => {

@@ -1,8 +1,8 @@
 // The mails the service sent, as tests read them: codes and tokens come from the mails, never from
 // the database. Two ways in: a real SMTP server in the test process (the `smtp-server` package;
 // plain SMTP on 127.0.0.1, no STARTTLS, no AUTH), which can refuse mail (451, a temporary failure)
-// or go down entirely (port closed) and come back on the same port, to exercise the worker's
-// retries; or the console mailer's blocks in a server's output, when no SMTP_URL is set.
+// or go down entirely (port closed) and come back on the same port, or refuse one recipient
+// (550 for good, or 451), to exercise the worker's retries and give-ups; or the console mailer's blocks in a server's output, when no SMTP_URL is set.
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { waitFor } from './wait.ts';
@@ -29,8 +29,11 @@ export interface TestSmtp {
   waitFor(address: string, nth?: number, timeoutMs?: number): Promise<ReceivedMail>;
   /** While on, every recipient is refused with 451 (try again later). */
   refuse(on: boolean): void;
-  /** RCPT TO commands refused so far. */
-  refusals(): number;
+  /** From now on this recipient alone is refused with this reply code (550: for good, 451: try
+   * later); undefined accepts it again. */
+  refuseRecipient(address: string, code: number | undefined): void;
+  /** RCPT TO commands refused so far (for one address, when given). */
+  refusals(address?: string): number;
   /** Closes the port: connections are refused until up(). */
   down(): Promise<void>;
   up(): Promise<void>;
@@ -111,6 +114,8 @@ export async function startSmtp(): Promise<TestSmtp> {
   const messages: ReceivedMail[] = [];
   let refusing = false;
   let refused = 0;
+  const refusedRecipients = new Map<string, number>();
+  const refusedOf = new Map<string, number>();
   let port = 0;
   let server: SMTPServer | undefined;
 
@@ -122,11 +127,14 @@ export async function startSmtp(): Promise<TestSmtp> {
       authOptional: true,
       logger: false,
       closeTimeout: 100,
-      onRcptTo(_address, _session, callback) {
-        if (!refusing) return callback();
+      onRcptTo(address, _session, callback) {
+        const recipient = address.address.toLowerCase();
+        const code = refusedRecipients.get(recipient) ?? (refusing ? 451 : undefined);
+        if (code === undefined) return callback();
         refused++;
-        const err = Object.assign(new Error('Mailbox busy, try again later'), { responseCode: 451 });
-        callback(err);
+        refusedOf.set(recipient, (refusedOf.get(recipient) ?? 0) + 1);
+        const text = code >= 500 ? 'No such mailbox here' : 'Mailbox busy, try again later';
+        callback(Object.assign(new Error(text), { responseCode: code }));
       },
       onData(stream, session, callback) {
         const chunks: Buffer[] = [];
@@ -165,7 +173,11 @@ export async function startSmtp(): Promise<TestSmtp> {
     refuse: (on) => {
       refusing = on;
     },
-    refusals: () => refused,
+    refuseRecipient: (address, code) => {
+      if (code === undefined) refusedRecipients.delete(address.toLowerCase());
+      else refusedRecipients.set(address.toLowerCase(), code);
+    },
+    refusals: (address) => (address === undefined ? refused : (refusedOf.get(address.toLowerCase()) ?? 0)),
     down: shut,
     up: listen,
     close: shut,
