@@ -30,7 +30,8 @@ export async function findLiveRecoveryToken(
  * Redeems a token, in the caller's transaction: uses it up, sets the new password, marks the
  * email verified (the holder read the mail), uses up every other outstanding token of the
  * account, drops a pending verification code, bumps token_version so every JWT issued before is
- * refused, and revokes every API key: whoever held the account before may have minted keys. The token is taken by one conditional UPDATE … RETURNING: of two
+ * refused, revokes every API key (whoever held the account before may have minted keys), and
+ * drops the recovery mail not yet sent. The token is taken by one conditional UPDATE … RETURNING: of two
  * concurrent redemptions the second waits on the row lock, re-checks `used_at is null` and
  * matches nothing, so exactly one wins. Returns the account id, or undefined when the token is
  * unknown, expired or used.
@@ -59,6 +60,14 @@ export async function redeemRecoveryToken(
   await trx('recovery_tokens').where({ account_id: accountId }).whereNull('used_at').update({ used_at: trx.fn.now() });
   await trx('verification_codes').where({ account_id: accountId }).delete();
   await trx('api_keys').where({ account_id: accountId }).whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
+  // The other tokens are spent: recovery mail still waiting to carry one never goes out.
+  await trx('outbox')
+    .where({ kind: 'reset_password' })
+    .whereIn('recipient', trx('accounts').select('email').where({ id: accountId }))
+    .whereNull('sent_at')
+    .whereNull('failed_at')
+    .delete()
+    .returning('id');
   return accountId;
 }
 

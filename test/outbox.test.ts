@@ -4,9 +4,9 @@
 // expired is never sent; a replaced code's unsent message is dropped; and sent or given-up rows
 // and spent tokens are purged after RETENTION_DAYS.
 import { expect } from 'chai';
-import { forgotPassword, register, resendVerification, verifyEmail } from '../generated/sdk.gen.ts';
+import { forgotPassword, register, resendVerification, resetPassword, verifyEmail } from '../generated/sdk.gen.ts';
 import { DB_LABEL, ON_POSTGRES } from './support/database.ts';
-import { codeFrom, startSmtp, type TestSmtp } from './support/mail.ts';
+import { codeFrom, startSmtp, type TestSmtp, tokenFrom } from './support/mail.ts';
 import { METRICS_TOKEN, scrape } from './support/metrics.ts';
 import { startServer, type TestServer } from './support/server.ts';
 import { uniqueUser } from './support/users.ts';
@@ -89,6 +89,25 @@ describe(`outbox give-ups (${DB_LABEL}, real SMTP)`, () => {
     expect(smtp.to(user.email), 'the replaced code was never sent').to.have.length(1);
     const ok = await verifyEmail({ client: server.client, body: { email: user.email, code: codeFrom(mail) } });
     expect(ok.response!.status).to.equal(200);
+  });
+
+  it('drops the recovery mail not yet sent once a reset has spent every token', async () => {
+    const user = uniqueUser('spent');
+    await register({ client: server.client, body: user, throwOnError: true });
+    await smtp.waitFor(user.email);
+    await forgotPassword({ client: server.client, body: { email: user.email }, throwOnError: true });
+    const token = tokenFrom(await smtp.waitFor(user.email, 2));
+    smtp.refuseRecipient(user.email, 451);
+    await forgotPassword({ client: server.client, body: { email: user.email }, throwOnError: true });
+    await waitFor(() => smtp.refusals(user.email) >= 1, 'the second recovery mail refused for now');
+    const reset = await resetPassword({
+      client: server.client,
+      body: { token, new_password: `renewed ${user.password}` },
+    });
+    expect(reset.response!.status).to.equal(204);
+    smtp.refuseRecipient(user.email, undefined);
+    await sleep(RETRY_WINDOW_MS);
+    expect(smtp.to(user.email), 'the spent link never went out').to.have.length(2);
   });
 
   if (ON_POSTGRES) {
