@@ -20,6 +20,28 @@ export async function hitCounter(db: Db, key: string, windowSeconds: number, by 
   return { count: Number(rows[0].count), resetIn: Math.max(1, Number(rows[0].reset_in)) };
 }
 
+/**
+ * The live counters among these keys (those whose window, of the given length, has not passed),
+ * without writing anything: absent keys have counted nothing yet.
+ */
+export async function readCounters(
+  db: Db,
+  counters: { key: string; windowSeconds: number }[],
+): Promise<Map<string, Hit>> {
+  const live = new Map<string, Hit>();
+  if (counters.length === 0) return live;
+  const { rows } = await db.raw(
+    `select v.key, r.count, ceil(extract(epoch from (r.window_start + make_interval(secs => v.win) - now())))::int as reset_in
+     from (values ${counters.map(() => '(?::text, ?::int)').join(', ')}) as v (key, win)
+     join rate_limits r on r.key = v.key
+     where r.window_start > now() - make_interval(secs => v.win)`,
+    counters.flatMap((c) => [c.key, c.windowSeconds]),
+  );
+  for (const row of rows as { key: string; count: number; reset_in: number }[])
+    live.set(row.key, { count: Number(row.count), resetIn: Math.max(1, Number(row.reset_in)) });
+  return live;
+}
+
 /** Gives back hits that turned out not to count (a login that succeeded). */
 export async function refundCounter(db: Db, key: string, by = 1): Promise<void> {
   await db('rate_limits')

@@ -9,7 +9,7 @@ import {
 } from '../db/accounts.ts';
 import type { Db } from '../db/knex.ts';
 import { GoogleUnavailable, type GoogleIdentity, type GoogleVerdict } from '../lib/google.ts';
-import { consume, limitKey } from '../lib/limits.ts';
+import { consume } from '../lib/limits.ts';
 import type { Logger } from '../lib/logger.ts';
 import { problem } from '../lib/problems.ts';
 import type { Operation } from '../http/operation.ts';
@@ -25,7 +25,7 @@ const invalidCredential = (detail?: string) =>
 export const googleSignIn: Operation<GoogleSignInData, GoogleSignInResponses> = async (
   c,
   ctx,
-  { config, db, google, jwt, log },
+  { config, db, google, jwt, limitKeys, log },
 ) => {
   if (!google) {
     throw problem('google_not_configured', {
@@ -33,7 +33,7 @@ export const googleSignIn: Operation<GoogleSignInData, GoogleSignInResponses> = 
     });
   }
   // Counted before the token is looked at, so a flood of forged tokens is throttled too.
-  await consume(db, [{ key: limitKey('google-ip', ctx.ip), rule: config.limits.googleIp }]);
+  await consume(db, [{ key: limitKeys.ofIp('google-ip', ctx.ip), rule: config.limits.googleIp }]);
 
   const { credential, nonce } = c.request.requestBody;
   let verdict: GoogleVerdict;

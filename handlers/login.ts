@@ -1,13 +1,17 @@
 import type { LoginData, LoginResponses } from '../generated/types.gen.ts';
 import { findAccountByLogin, updatePasswordHash } from '../db/accounts.ts';
-import { consume, limitKey, refund } from '../lib/limits.ts';
+import { consume, refund } from '../lib/limits.ts';
 import { normalizePassword } from '../lib/passwords.ts';
 import { problem } from '../lib/problems.ts';
 import type { Operation } from '../http/operation.ts';
 
-export const login: Operation<LoginData, LoginResponses> = async (c, ctx, { config, db, hasher, jwt, log }) => {
+export const login: Operation<LoginData, LoginResponses> = async (
+  c,
+  ctx,
+  { config, db, hasher, jwt, limitKeys, log },
+) => {
   const { username: identifier, password } = c.request.requestBody;
-  const keys = [limitKey('login-id', identifier), limitKey('login-ip', ctx.ip)];
+  const keys = [limitKeys.of('login-id', identifier), limitKeys.ofIp('login-ip', ctx.ip)];
   // Every attempt is counted before the password is checked, so concurrent guesses cannot all
   // slip under the limit; a successful sign-in gives its attempt back.
   await consume(db, [

@@ -1,6 +1,6 @@
 import type { RegisterData, RegisterResponses } from '../generated/types.gen.ts';
 import { findAccountByEmail, findAccountByLogin, insertAccount } from '../db/accounts.ts';
-import { consume, limitKey } from '../lib/limits.ts';
+import { consume } from '../lib/limits.ts';
 import { checkPasswordPolicy } from '../lib/passwords.ts';
 import { problem } from '../lib/problems.ts';
 import { issueVerificationCode } from '../lib/verification.ts';
@@ -16,11 +16,11 @@ const taken = (field: 'username' | 'email' | 'google_sub') =>
 export const register: Operation<RegisterData, RegisterResponses> = async (
   c,
   ctx,
-  { config, db, hasher, codeKey, wakeOutboxWorker },
+  { config, db, hasher, codeKey, limitKeys, wakeOutboxWorker },
 ) => {
   const { username, password } = c.request.requestBody;
   const email = c.request.requestBody.email.toLowerCase();
-  await consume(db, [{ key: limitKey('register-ip', ctx.ip), rule: config.limits.registerIp }]);
+  await consume(db, [{ key: limitKeys.ofIp('register-ip', ctx.ip), rule: config.limits.registerIp }]);
   const normalized = checkPasswordPolicy(password, { minLength: config.passwordMinLength, username, email });
 
   // A cheap look first spares the scrypt work for the common case; the unique indexes below

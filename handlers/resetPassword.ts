@@ -1,6 +1,6 @@
 import type { ResetPasswordData, ResetPasswordResponses } from '../generated/types.gen.ts';
 import { findLiveRecoveryToken, redeemRecoveryToken } from '../db/recoveryTokens.ts';
-import { consume, limitKey } from '../lib/limits.ts';
+import { consume } from '../lib/limits.ts';
 import { checkPasswordPolicy } from '../lib/passwords.ts';
 import { problem } from '../lib/problems.ts';
 import { hashRecoveryToken } from '../lib/recovery.ts';
@@ -15,10 +15,10 @@ const invalidToken = () =>
 export const resetPassword: Operation<ResetPasswordData, ResetPasswordResponses> = async (
   c,
   ctx,
-  { config, db, hasher, codeKey },
+  { config, db, hasher, codeKey, limitKeys },
 ) => {
   const { token, new_password: newPassword } = c.request.requestBody;
-  await consume(db, [{ key: limitKey('reset-ip', ctx.ip), rule: config.limits.resetIp }]);
+  await consume(db, [{ key: limitKeys.ofIp('reset-ip', ctx.ip), rule: config.limits.resetIp }]);
   const tokenHash = hashRecoveryToken(codeKey, token);
 
   // Read without using the token up: the policy needs the account's username and email, and a

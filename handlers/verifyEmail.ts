@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { VerifyEmailData, VerifyEmailResponses } from '../generated/types.gen.ts';
 import { markEmailVerified } from '../db/accounts.ts';
 import { consumeCode, spendCodeAttempt } from '../db/verificationCodes.ts';
-import { consume, limitKey } from '../lib/limits.ts';
+import { consume } from '../lib/limits.ts';
 import { problem } from '../lib/problems.ts';
 import { hashCode } from '../lib/verification.ts';
 import type { Operation } from '../http/operation.ts';
@@ -13,7 +13,7 @@ const invalidCode = () => problem('invalid_code', { detail: 'Check the code, or 
 export const verifyEmail: Operation<VerifyEmailData, VerifyEmailResponses> = async (
   c,
   ctx,
-  { config, db, codeKey },
+  { config, db, codeKey, limitKeys },
 ) => {
   const email = c.request.requestBody.email.toLowerCase();
   const { code } = c.request.requestBody;
@@ -21,9 +21,9 @@ export const verifyEmail: Operation<VerifyEmailData, VerifyEmailResponses> = asy
   // codes cannot multiply guesses. Every attempt is counted before the code is looked at, so
   // concurrent guesses cannot all slip under the cap. Keyed by the email whether or not an
   // account has it, so the 429 reveals nothing.
-  const dailyKey = limitKey('verify-fail', email);
+  const dailyKey = limitKeys.of('verify-fail', email);
   await consume(db, [
-    { key: limitKey('verify-ip', ctx.ip), rule: config.limits.verifyIp },
+    { key: limitKeys.ofIp('verify-ip', ctx.ip), rule: config.limits.verifyIp },
     { key: dailyKey, rule: config.limits.verifyDaily },
   ]);
 

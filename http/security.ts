@@ -5,7 +5,7 @@ import type { Context } from 'openapi-backend';
 import { findAccountForSession, type OwnerRow } from '../db/accounts.ts';
 import { authenticateApiKey, looksLikeApiKey } from '../lib/apiKeys.ts';
 import type { Deps } from '../lib/deps.ts';
-import { consume, limitKey } from '../lib/limits.ts';
+import { consume } from '../lib/limits.ts';
 import { problem } from '../lib/problems.ts';
 import type { RequestContext } from './state.ts';
 
@@ -68,13 +68,16 @@ export const apiKeyHeader = scheme((ctx) => {
 });
 
 /** No scheme of the operation was satisfied. */
-export async function unauthorized(ctx: RequestContext, { config, db }: Pick<Deps, 'config' | 'db'>): Promise<never> {
+export async function unauthorized(
+  ctx: RequestContext,
+  { config, db, limitKeys }: Pick<Deps, 'config' | 'db' | 'limitKeys'>,
+): Promise<never> {
   const { credential } = ctx.state;
   if (credential?.outcome === 'failed') throw credential.cause;
   const refused = credential?.outcome === 'refused';
   // Refused tokens and keys are counted per client IP (a missing one costs nothing to check),
   // so guessing credentials or hammering the key lookup ends in 429.
-  if (refused) await consume(db, [{ key: limitKey('auth-fail-ip', ctx.ip), rule: config.limits.authFailureIp }]);
+  if (refused) await consume(db, [{ key: limitKeys.ofIp('auth-fail-ip', ctx.ip), rule: config.limits.authFailureIp }]);
   throw problem('unauthorized', {
     detail: refused
       ? 'The token or API key is malformed, expired, revoked or wrongly signed.'

@@ -6,6 +6,7 @@ import { getOrCreateSetting } from '../db/settings.ts';
 import { KeyUseRecorder } from './apiKeys.ts';
 import { createGoogleVerifier, type GoogleVerifier } from './google.ts';
 import { JwtService } from './jwt.ts';
+import { LimitKeys } from './limits.ts';
 import type { Logger } from './logger.ts';
 import { PasswordHasher } from './passwords.ts';
 
@@ -17,6 +18,8 @@ export interface Deps {
   jwt: JwtService;
   /** HMAC key for verification codes and recovery tokens at rest (derived from the JWT secret). */
   codeKey: Buffer;
+  /** Rate-limit counter keys: HMACs under a key derived from the JWT secret, like codeKey. */
+  limitKeys: LimitKeys;
   /** null when GOOGLE_CLIENT_ID is unset: /v1/auth/google answers 503 google_not_configured. */
   google: GoogleVerifier | null;
   /** Records API key uses in batches (last_used_at within a minute, no write per request). */
@@ -42,6 +45,8 @@ export async function createDeps(config: Readonly<Config>, db: Db, log: Logger):
       audience: config.jwtAudience,
     }),
     codeKey: Buffer.from(hkdfSync('sha256', secret, 'rst-auth', 'one-time codes and tokens', 32)),
+    // A key of its own (HKDF info), so a counter key never equals a code or token hash.
+    limitKeys: new LimitKeys(Buffer.from(hkdfSync('sha256', secret, 'rst-auth', 'rate-limit keys', 32))),
     google: createGoogleVerifier(config),
     keyUses: new KeyUseRecorder(db, log),
     wakeOutboxWorker: () => {},

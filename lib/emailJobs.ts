@@ -3,10 +3,10 @@
 // whether an account needs mail, so neither the body nor the timing tells who has an account.
 import { enqueueJob, type JobKind } from '../db/outbox.ts';
 import type { Deps } from './deps.ts';
-import { consume, limitKey } from './limits.ts';
+import { consume } from './limits.ts';
 
 export async function acceptEmailJob(
-  { config, db, wakeOutboxWorker }: Pick<Deps, 'config' | 'db' | 'wakeOutboxWorker'>,
+  { config, db, limitKeys, wakeOutboxWorker }: Pick<Deps, 'config' | 'db' | 'limitKeys' | 'wakeOutboxWorker'>,
   kind: JobKind,
   rawEmail: string,
   clientIp: string,
@@ -16,9 +16,9 @@ export async function acceptEmailJob(
   // Counted per request, not per email sent, and whether or not an account has the email, so a
   // 429 tells nothing either. Registration's own email does not touch these counters.
   await consume(db, [
-    { key: limitKey(`${name}-minute`, email), rule: config.limits.emailMinute },
-    { key: limitKey(`${name}-hour`, email), rule: config.limits.emailHour },
-    { key: limitKey(`${name}-ip`, clientIp), rule: config.limits.emailIp },
+    { key: limitKeys.of(`${name}-minute`, email), rule: config.limits.emailMinute },
+    { key: limitKeys.of(`${name}-hour`, email), rule: config.limits.emailHour },
+    { key: limitKeys.ofIp(`${name}-ip`, clientIp), rule: config.limits.emailIp },
   ]);
   await enqueueJob(db, kind, email);
   wakeOutboxWorker();
