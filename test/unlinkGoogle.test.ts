@@ -21,7 +21,8 @@ describe(`unlinkGoogle (${DB_LABEL})`, () => {
     (
       await googleSignIn({
         client: server.client,
-        body: { credential: google.mint({ sub, email }) },
+        // hd: example.test is a Workspace domain here, so Google may link by email (API.md, Rules).
+        body: { credential: google.mint({ sub, email }, { claims: { hd: 'example.test' } }) },
         throwOnError: true,
       })
     ).data;
