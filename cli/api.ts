@@ -7,7 +7,7 @@ import { refusal, usageError } from './exit.ts';
 import { type Profile, profilePath, readProfile } from './profile.ts';
 
 export const DEFAULT_URL = 'http://127.0.0.1:3000';
-const TIMEOUT_MS = 30_000;
+const DEFAULT_TIMEOUT_SECONDS = 30;
 // The package's own name resolves to itself (Node's self-reference), from the source folder and from
 // an installed copy alike; require() reads JSON without Node 20's experimental-JSON-modules warning.
 export const VERSION = (createRequire(import.meta.url)('@rst-auth/cli/package.json') as { version: string }).version;
@@ -25,7 +25,17 @@ export interface Session {
   profile: Profile;
   profileFile: string;
   credential?: { token: string; source: CredentialSource };
+  /** How long one request may take, counted from when it is sent (never while a prompt waits). */
+  timeoutSeconds: number;
   client: Client;
+}
+
+function timeoutFrom(env: NodeJS.ProcessEnv): number {
+  const raw = env.RST_TIMEOUT;
+  if (raw === undefined || raw === '') return DEFAULT_TIMEOUT_SECONDS;
+  if (!/^\d{1,4}$/.test(raw) || Number(raw) === 0)
+    throw usageError(`RST_TIMEOUT: expected seconds from 1 to 9999, got "${raw}"`);
+  return Number(raw);
 }
 
 /** One canonical spelling per server, so a stored profile matches the same URL typed again. */
@@ -75,6 +85,7 @@ export function openSession(opts: GlobalOptions, env: NodeJS.ProcessEnv = proces
   else if (profile.token && sameServer(profile.url, url)) credential = { token: profile.token, source: 'profile' };
 
   const token = credential?.token;
+  const timeoutSeconds = timeoutFrom(env);
   // The SDK sends either credential as `Authorization: Bearer` (RFC 6750) only.
   const { client } = createRstClient({
     baseUrl: url,
@@ -82,9 +93,13 @@ export function openSession(opts: GlobalOptions, env: NodeJS.ProcessEnv = proces
     headers: { 'User-Agent': `rst-cli/${VERSION}` },
     // An auth API never redirects; following one could carry the bearer token elsewhere.
     redirect: 'error',
-    signal: AbortSignal.timeout(TIMEOUT_MS),
+    // The clock starts with each request, not with the session: a session is opened before the
+    // prompts (so a bad --url is reported before anyone types a secret), and a person may take
+    // their time at a prompt.
+    fetch: (...[input, init]: Parameters<typeof fetch>) =>
+      fetch(input, { ...init, signal: AbortSignal.timeout(timeoutSeconds * 1000) }),
   });
-  return { url, json: !!opts.json, profile, profileFile, credential, client };
+  return { url, json: !!opts.json, profile, profileFile, credential, timeoutSeconds, client };
 }
 
 export function requireCredential(s: Session): void {
@@ -106,7 +121,7 @@ interface SdkResult<T> {
 /** Awaits an SDK call: the data of a 2xx answer, or a CliError (exit 1) describing the refusal. */
 export async function call<T>(s: Session, pending: Promise<SdkResult<T>>): Promise<T> {
   const { data, error, response } = await pending;
-  if (!response) throw unreachable(s.url, error);
+  if (!response) throw unreachable(s, error);
   if (response.ok) return data as T;
   if (!isProblem(error))
     throw refusal(`${s.url} answered HTTP ${response.status} ${response.statusText} without a problem document`);
@@ -128,9 +143,9 @@ export async function call<T>(s: Session, pending: Promise<SdkResult<T>>): Promi
   throw refusal(`${error.title} (${error.code})`, ...details);
 }
 
-function unreachable(url: string, error: unknown) {
+function unreachable({ url, timeoutSeconds }: Session, error: unknown) {
   const err = error as { name?: string; message?: string; cause?: { code?: string; message?: string } } | undefined;
-  if (err?.name === 'TimeoutError') return refusal(`no answer from ${url} within ${TIMEOUT_MS / 1000} s`);
+  if (err?.name === 'TimeoutError') return refusal(`no answer from ${url} within ${timeoutSeconds} s`);
   const why = err?.cause?.code ?? err?.cause?.message ?? err?.message ?? 'unknown network error';
   return refusal(`cannot reach ${url} (${why})`);
 }

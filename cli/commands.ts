@@ -17,7 +17,7 @@ import {
 import { call, type GlobalOptions, openSession, requireCredential } from './api.ts';
 import { profilePath, readProfile, writeProfile } from './profile.ts';
 import { accountSummary, clean, keysTable, note, out, printJson } from './render.ts';
-import { type PasswordSource, readPassword } from './secrets.ts';
+import { type PasswordSource, readOneTimeSecret, readPassword, warnSecretInArgv } from './secrets.ts';
 
 type With<T> = GlobalOptions & T;
 
@@ -32,13 +32,21 @@ export async function registerCommand(o: With<PasswordSource & { username: strin
   if (s.json) return printJson(account);
   out(`Registered ${account.username} <${account.email}> on ${s.url}.`);
   note(
-    `A six-digit code was emailed to ${account.email}; confirm it with:\n  rst verify-email --email ${account.email} --code CODE`,
+    `A six-digit code was emailed to ${account.email}; confirm it with:\n  rst verify-email --email ${account.email}`,
   );
 }
 
-export async function verifyEmailCommand(o: With<{ email: string; code: string }>): Promise<void> {
+/** A one-time secret from its option (with a warning), else from a hidden prompt or stdin. */
+async function oneTimeSecret(given: string | undefined, option: string, what: string): Promise<string> {
+  if (given === undefined) return readOneTimeSecret(what);
+  warnSecretInArgv(option);
+  return given;
+}
+
+export async function verifyEmailCommand(o: With<{ email: string; code?: string }>): Promise<void> {
   const s = openSession(o);
-  const verified = await call(s, verifyEmail({ client: s.client, body: { email: o.email, code: o.code } }));
+  const code = await oneTimeSecret(o.code, '--code', 'Verification code');
+  const verified = await call(s, verifyEmail({ client: s.client, body: { email: o.email, code } }));
   if (s.json) return printJson(verified);
   out(`Email ${verified.email} verified. Sign in with: rst login --username ${verified.email}`);
 }
@@ -146,13 +154,15 @@ export async function forgotPasswordCommand(o: With<{ email: string }>): Promise
   const answer = await call(s, forgotPassword({ client: s.client, body: { email: o.email } }));
   if (s.json) return printJson(answer);
   out(answer.message);
-  note('The email holds a recovery token; set a new password with:\n  rst reset-password --token TOKEN');
+  note('The email holds a recovery token; set a new password with (it asks for the token):\n  rst reset-password');
 }
 
-export async function resetPasswordCommand(o: With<PasswordSource & { token: string }>): Promise<void> {
+export async function resetPasswordCommand(o: With<PasswordSource & { token?: string }>): Promise<void> {
   const s = openSession(o);
+  // The token first: piped, it is stdin's first line, and a password from --password-stdin the rest.
+  const token = await oneTimeSecret(o.token, '--token', 'Recovery token');
   const password = await readPassword(o, 'New password', true);
-  await call(s, resetPassword({ client: s.client, body: { token: o.token, new_password: password } }));
+  await call(s, resetPassword({ client: s.client, body: { token, new_password: password } }));
   // 204: the API has no JSON to print.
   if (!s.json) out('Password changed. Every earlier session is signed out; sign in again with: rst login');
 }

@@ -24,6 +24,7 @@ program
     `
 Credentials: RST_TOKEN (a JWT) or RST_API_KEY (an rst_ key) from the environment, else the
 session stored by \`rst login\` in $XDG_CONFIG_HOME/rst/profile.json (~/.config/rst/profile.json).
+RST_TIMEOUT: seconds one request may take once sent (default 30).
 Exit codes: 0 ok, 1 refused by the server or server unreachable, 2 usage error, 130 interrupted.`,
   );
 
@@ -54,8 +55,11 @@ program
   .command('verify-email')
   .description('confirm an email address with the six-digit code from the email')
   .requiredOption('-e, --email <email>', 'email address')
-  .requiredOption('-c, --code <code>', 'the six-digit code')
-  .addHelpText('after', '\nExample:\n  rst verify-email --email ada@example.com --code 123456')
+  .option('-c, --code <code>', 'the six-digit code (else asked for at a hidden prompt, or read from stdin)')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  rst verify-email --email ada@example.com\n  echo "$CODE" | rst verify-email --email ada@example.com',
+  )
   .action(action(commands.verifyEmailCommand));
 
 program
@@ -111,9 +115,12 @@ program
 program
   .command('reset-password')
   .description('set a new password with the recovery token from the email')
-  .requiredOption('-t, --token <token>', 'the recovery token')
+  .option('-t, --token <token>', "the recovery token (else asked for at a hidden prompt, or stdin's first line)")
   .option(...passwordStdin)
-  .addHelpText('after', '\nExample:\n  rst reset-password --token "$TOKEN"')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  rst reset-password\n  printf \'%s\\n%s\\n\' "$TOKEN" "$PASSWORD" | rst reset-password --password-stdin',
+  )
   .action(action(commands.resetPasswordCommand));
 
 function report(err: unknown): number {

@@ -1,6 +1,8 @@
 // Passwords reach the CLI from a terminal prompt that does not echo, or from stdin
 // (`--password-stdin`, as `docker login` does) — never from argv, which other users can read
-// in `ps` and which shells keep in their history.
+// in `ps` and which shells keep in their history. One-time secrets (a recovery token, a
+// verification code) may still be given as an option for convenience, with a warning; left out,
+// they are asked for the same way: a hidden prompt, or the first line of stdin.
 import { CliError, EXIT_INTERRUPTED, usageError } from './exit.ts';
 
 /** Long enough for any password the API accepts (256 characters, up to 4 bytes each). */
@@ -14,7 +16,7 @@ export interface PasswordSource {
 export async function readPassword(source: PasswordSource, prompt: string, confirm = false): Promise<string> {
   let password: string;
   if (source.passwordStdin) {
-    password = await readStdin();
+    password = await fromStdin('rest');
   } else if (process.stdin.isTTY) {
     password = await promptHidden(`${prompt}: `);
     if (confirm && (await promptHidden(`${prompt} (again): `)) !== password)
@@ -26,18 +28,49 @@ export async function readPassword(source: PasswordSource, prompt: string, confi
   return password;
 }
 
+/**
+ * A one-time secret not given on the command line: asked for at a hidden prompt on a terminal,
+ * else read as the first line of stdin (before a password piped with --password-stdin).
+ */
+export async function readOneTimeSecret(what: string): Promise<string> {
+  const secret = process.stdin.isTTY ? await promptHidden(`${what}: `) : await fromStdin('line');
+  if (secret.trim() === '') throw usageError(`no ${what.toLowerCase()} given`);
+  return secret.trim();
+}
+
+/** Says on stderr why a secret on the command line is a bad idea (it still works). */
+export function warnSecretInArgv(option: string): void {
+  process.stderr.write(
+    `warning: ${option} on the command line can be read by other users (ps) and stays in your shell history; leave it out to be asked for it, or pipe it on stdin\n`,
+  );
+}
+
+let stdinText: Promise<string> | undefined;
+let stdinUsed = 0;
+
+/** Stdin is read once and handed out in turn: a line (a token, a code), or all that is left. */
+async function fromStdin(take: 'line' | 'rest'): Promise<string> {
+  const text = await (stdinText ??= readStdin());
+  const left = text.slice(stdinUsed);
+  if (take === 'rest') {
+    stdinUsed = text.length;
+    // One trailing newline is the `echo` or the file's, not part of the password.
+    return left.replace(/\r?\n$/, '');
+  }
+  const end = left.indexOf('\n');
+  stdinUsed += end < 0 ? left.length : end + 1;
+  return (end < 0 ? left : left.slice(0, end)).replace(/\r$/, '');
+}
+
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of process.stdin) {
     size += (chunk as Buffer).length;
-    if (size > MAX_STDIN_BYTES) throw usageError(`--password-stdin: more than ${MAX_STDIN_BYTES} bytes on stdin`);
+    if (size > MAX_STDIN_BYTES) throw usageError(`more than ${MAX_STDIN_BYTES} bytes on stdin`);
     chunks.push(chunk as Buffer);
   }
-  // One trailing newline is the `echo` or the file's, not part of the password.
-  return Buffer.concat(chunks)
-    .toString('utf8')
-    .replace(/\r?\n$/, '');
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** A terminal prompt in raw mode, so the typed characters are never echoed. */

@@ -259,7 +259,8 @@ describe(`rst CLI (${DB_LABEL})`, function () {
       const result = await run(args, { input });
       expect(result.code, `rst ${args.join(' ')}: ${result.stderr}`).to.equal(2);
       // Commander answers a missing subcommand with the help text, on stderr.
-      expect(result.stderr, args.join(' ')).to.match(/^(error: |Usage: rst)/);
+      // (After the warning a --token on the command line earns.)
+      expect(result.stderr, args.join(' ')).to.match(/^(warning: [^\n]*\n)?(error: |Usage: rst)/);
       noStackTrace(result.stderr);
       expect(result.stdout, args.join(' ')).to.equal('');
     }
@@ -397,6 +398,8 @@ describe(`rst CLI (${DB_LABEL})`, function () {
     const weak = await run(['reset-password', '--token', token, '--password-stdin'], { input: 'password\n' });
     expect(weak.code).to.equal(1);
     expect(weak.stderr).to.include('(weak_password)');
+    // Given on the command line, the token still works, with a warning on stderr.
+    expect(weak.stderr).to.match(/^warning: --token on the command line can be read by other users/m);
     const reset = await run(['reset-password', '--token', token, '--password-stdin'], { input: `${newPassword}\n` });
     expect(reset.code, reset.stderr).to.equal(0);
     const again = await run(['reset-password', '--token', token, '--password-stdin'], { input: `${newPassword} 2\n` });
@@ -410,6 +413,51 @@ describe(`rst CLI (${DB_LABEL})`, function () {
     expect(oldSession.stderr).to.include('(unauthorized)');
   });
 
+  it('reads the recovery token from stdin when not given (its first line; the password the rest), without a warning', async () => {
+    const user = await registeredUser(server, 'tokin');
+    await run(['forgot-password', '--email', user.email]);
+    const token = /recovery token: (\S+)/.exec((await server.consoleMail(user.email, 2)).text)![1]!;
+    const newPassword = `${user.password} piped`;
+    const reset = await run(['reset-password', '--password-stdin'], { input: `${token}\n${newPassword}\n` });
+    expect(reset.code, reset.stderr).to.equal(0);
+    expect(reset.stderr).not.to.include('warning');
+    expect((await run(['login', '-u', user.username, '--password-stdin'], { input: newPassword })).code).to.equal(0);
+    // Nothing on stdin at all: a usage error before any request.
+    const empty = await run(['reset-password', '--password-stdin'], { input: '' });
+    expect(empty.code).to.equal(2);
+    expect(empty.stderr).to.include('no recovery token given');
+  });
+
+  it('reads the verification code from stdin when not given, and warns when it is given as --code', async () => {
+    const user = uniqueUser('codein');
+    await run(['register', '-u', user.username, '-e', user.email, '--password-stdin'], { input: user.password });
+    const code = /code is: (\d{6})/.exec((await server.consoleMail(user.email)).text)![1]!;
+    const wrong = await run(['verify-email', '--email', user.email, '--code', code === '000000' ? '111111' : '000000']);
+    expect(wrong.code).to.equal(1);
+    expect(wrong.stderr).to.match(/^warning: --code on the command line/m);
+    const piped = await run(['verify-email', '--email', user.email], { input: `${code}\n` });
+    expect(piped.code, piped.stderr).to.equal(0);
+    expect(piped.stderr).not.to.include('warning');
+  });
+
+  it('gives up on a server that never answers after RST_TIMEOUT seconds', async () => {
+    const silent = net.createServer(() => {}); // accepts, never answers
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as net.AddressInfo;
+    try {
+      const started = Date.now();
+      const result = await run(['whoami'], {
+        env: { RST_URL: `http://127.0.0.1:${port}`, RST_TOKEN: 'x', RST_TIMEOUT: '1' },
+      });
+      expect(result.code).to.equal(1);
+      expect(result.stderr).to.equal(`error: no answer from http://127.0.0.1:${port} within 1 s\n`);
+      expect(Date.now() - started).to.be.below(20_000);
+      expect((await run(['whoami'], { env: { RST_TIMEOUT: 'soon' } })).code).to.equal(2);
+    } finally {
+      silent.close();
+    }
+  });
+
   it('shows whether Google can be unlinked, and unlinks it with google unlink', async () => {
     const user = await registeredUser(server, 'unlink');
     const env = { RST_TOKEN: user.token };
@@ -419,7 +467,7 @@ describe(`rst CLI (${DB_LABEL})`, function () {
 
     await googleSignIn({
       client: server.client,
-      body: { credential: google.mint({ sub: newSub(), email: user.email }) },
+      body: { credential: google.mint({ sub: newSub(), email: user.email }, { claims: { hd: 'example.test' } }) },
       throwOnError: true,
     });
     const linked = await run(['whoami'], { env });
@@ -454,16 +502,25 @@ describe(`rst CLI (${DB_LABEL})`, function () {
   });
 
   describe('on a terminal', () => {
-    /** Runs the CLI on a pseudo-terminal (util-linux `script`), typing `keys` once `prompt` shows. */
+    /** Runs the CLI on a pseudo-terminal (util-linux `script`), typing `keys` once `prompt` shows
+     * (after `pauseMs`, a person taking their time). */
     const onTerminal = (
       args: string[],
-      steps: [prompt: string, keys: string][],
+      steps: [prompt: string, keys: string, pauseMs?: number][],
+      extraEnv: Record<string, string> = {},
     ): Promise<{ code: number | null; screen: string }> =>
       new Promise((resolve, reject) => {
         const command = [process.execPath, ...RST, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
         const child = spawn('script', ['-qec', command, '/dev/null'], {
           cwd: ROOT,
-          env: { PATH: process.env.PATH ?? '', HOME: home, XDG_CONFIG_HOME: config, RST_URL: server.url, TERM: 'dumb' },
+          env: {
+            PATH: process.env.PATH ?? '',
+            HOME: home,
+            XDG_CONFIG_HOME: config,
+            RST_URL: server.url,
+            TERM: 'dumb',
+            ...extraEnv,
+          },
         });
         let screen = '';
         let step = 0;
@@ -472,11 +529,11 @@ describe(`rst CLI (${DB_LABEL})`, function () {
           screen += d.toString('utf8');
           // Typing only after the prompt: keys sent earlier would meet a terminal that still echoes.
           while (step < steps.length) {
-            const [prompt, keys] = steps[step]!;
+            const [prompt, keys, pauseMs = 0] = steps[step]!;
             const at = screen.indexOf(prompt, seen);
             if (at < 0) break;
             seen = at + prompt.length;
-            child.stdin.write(keys);
+            setTimeout(() => child.stdin.write(keys), pauseMs);
             step++;
           }
         });
@@ -505,6 +562,36 @@ describe(`rst CLI (${DB_LABEL})`, function () {
       expect(code, screen).to.equal(2);
       expect(screen).to.include('the two passwords differ');
       expect(screen).not.to.include(user.password);
+    });
+
+    it('asks for the recovery token at a hidden prompt, then the new password twice', async () => {
+      const user = await registeredUser(server, 'ttytok');
+      await run(['forgot-password', '--email', user.email]);
+      const token = /recovery token: (\S+)/.exec((await server.consoleMail(user.email, 2)).text)![1]!;
+      const newPassword = `${user.password} typed`;
+      const { code, screen } = await onTerminal(
+        ['reset-password'],
+        [
+          ['Recovery token: ', `${token}\r`],
+          ['New password: ', `${newPassword}\r`],
+          ['New password (again): ', `${newPassword}\r`],
+        ],
+      );
+      expect(code, screen).to.equal(0);
+      expect(screen).not.to.include(token);
+      expect(screen).not.to.include('warning');
+      expect((await run(['login', '-u', user.username, '--password-stdin'], { input: newPassword })).code).to.equal(0);
+    });
+
+    it('starts the request timeout after the prompts, not before', async () => {
+      const user = await registeredUser(server, 'ttyslow');
+      const { code, screen } = await onTerminal(
+        ['login', '-u', user.username],
+        [['Password: ', `${user.password}\r`, 2500]],
+        { RST_TIMEOUT: '1' },
+      );
+      expect(code, screen).to.equal(0);
+      expect(readProfile().token).to.be.a('string');
     });
 
     it('exits 130 on Ctrl-C at the prompt', async () => {
