@@ -50,7 +50,8 @@ let stdinUsed = 0;
 
 /** Stdin is read once and handed out in turn: a line (a token, a code), or all that is left. */
 async function fromStdin(take: 'line' | 'rest'): Promise<string> {
-  const text = await (stdinText ??= readStdin());
+  stdinText ??= readStdin();
+  const text = await stdinText;
   const left = text.slice(stdinUsed);
   if (take === 'rest') {
     stdinUsed = text.length;
