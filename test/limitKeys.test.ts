@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import { checkResponse } from './support/contract.ts';
-import { DB_LABEL, ON_POSTGRES } from './support/database.ts';
+import { DB_LABEL, dumpedRows, ON_POSTGRES } from './support/database.ts';
 import { startServer, type TestServer } from './support/server.ts';
 import { uniqueUser } from './support/users.ts';
 
@@ -20,14 +20,6 @@ async function postAs(server: TestServer, clientIp: string, path: string, body: 
   });
   await checkResponse('POST', url, res.clone());
   return res.status;
-}
-
-/** The rows of one table in a database dump (one JSON array per table). */
-function rowsIn(dump: string, has: string): Record<string, unknown>[] {
-  return dump
-    .split('\n')
-    .flatMap((line) => JSON.parse(line) as Record<string, unknown>[])
-    .filter((row) => has in row);
 }
 
 describe(`a refused request adds no counter rows (${DB_LABEL})`, () => {
@@ -66,7 +58,7 @@ describe(`a refused request adds no counter rows (${DB_LABEL})`, () => {
       for (const row of counts) expect(row.count).to.equal(1);
     }
     // ... and every table, read whole once the server stopped, holds only those 5 counters.
-    const counters = rowsIn(await server.dumpDatabase(), 'window_start');
+    const counters = dumpedRows(await server.dumpDatabase(), 'window_start');
     expect(counters).to.have.length(5);
   });
 });
@@ -115,7 +107,7 @@ describe(`limit buckets and keys (${DB_LABEL})`, () => {
     const email = uniqueUser('hmac').email;
     expect(await postAs(server, '203.0.113.9', '/v1/auth/forgot-password', { email })).to.equal(202);
     const dump = await server.dumpDatabase();
-    const keys = rowsIn(dump, 'window_start').map((r) => String(r.key));
+    const keys = dumpedRows(dump, 'window_start').map((r) => String(r.key));
     expect(keys.filter((k) => k.startsWith('forgot-minute:'))).to.have.length.greaterThan(0);
     for (const digest of [
       createHash('sha256').update(email).digest('base64url').slice(0, 32),

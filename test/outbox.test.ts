@@ -5,7 +5,7 @@
 // and spent tokens are purged after RETENTION_DAYS.
 import { expect } from 'chai';
 import { forgotPassword, register, resendVerification, resetPassword, verifyEmail } from '../generated/sdk.gen.ts';
-import { DB_LABEL, ON_POSTGRES } from './support/database.ts';
+import { DB_LABEL, dumpedRows, ON_POSTGRES } from './support/database.ts';
 import { codeFrom, startSmtp, type TestSmtp, tokenFrom } from './support/mail.ts';
 import { METRICS_TOKEN, scrape } from './support/metrics.ts';
 import { startServer, type TestServer } from './support/server.ts';
@@ -24,13 +24,8 @@ interface OutboxRecord {
   last_error: string | null;
 }
 
-/** The outbox rows of a database dump (one JSON array per table; the outbox's rows have `kind`). */
-function outboxRowsIn(dump: string): OutboxRecord[] {
-  return dump
-    .split('\n')
-    .flatMap((line) => JSON.parse(line) as Record<string, unknown>[])
-    .filter((row) => 'kind' in row && 'recipient' in row) as unknown as OutboxRecord[];
-}
+/** The outbox rows of a database dump. */
+const outboxRowsIn = (dump: string) => dumpedRows(dump, 'next_attempt_at') as unknown as OutboxRecord[];
 
 function givenUp(samples: Map<string, number>, reason: string): number {
   return samples.get(`rst_mail_given_up_total{reason="${reason}"}`) ?? 0;

@@ -120,3 +120,11 @@ export function sharedDatabase(first: TestDatabase): TestDatabase {
   if (!first.url) throw new Error('two instances need PostgreSQL (PGlite is single-process)');
   return onPostgres(first.url, false);
 }
+
+/** The rows of a dump (see TestDatabase.dump) from the table that has this column. */
+export function dumpedRows(dump: string, column: string): Record<string, unknown>[] {
+  return dump
+    .split('\n')
+    .flatMap((line) => JSON.parse(line) as Record<string, unknown>[])
+    .filter((row) => column in row);
+}
