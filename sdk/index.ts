@@ -106,6 +106,10 @@ interface OperationTypes {
   revokeApiKey: [T.RevokeApiKeyData, T.RevokeApiKeyResponse];
   getAccount: [T.GetAccountData, T.GetAccountResponse];
   unlinkGoogle: [T.UnlinkGoogleData, T.UnlinkGoogleResponse];
+  refreshSession: [T.RefreshSessionData, T.RefreshSessionResponse];
+  logout: [T.LogoutData, T.LogoutResponse];
+  listSessions: [T.ListSessionsData, T.ListSessionsResponse];
+  revokeSession: [T.RevokeSessionData, T.RevokeSessionResponse];
   healthz: [T.HealthzData, T.HealthzResponse];
   readyz: [T.ReadyzData, T.ReadyzResponse];
 }
