@@ -1,5 +1,6 @@
 // Rows in, rows out for the accounts table. No HTTP here and no generated types.
 import { type Db, selectRows } from './knex.ts';
+import { withRetry } from './retry.ts';
 
 export interface AccountRow {
   id: string;
@@ -123,7 +124,7 @@ export async function linkGoogleByEmail(
   sub: string,
 ): Promise<{ account: AccountRow; takeover: boolean } | { conflict: UniqueField } | undefined> {
   try {
-    return await db.transaction(async (trx) => {
+    return await withRetry(db, async (trx) => {
       // The row lock makes the verified/unverified decision and the update one step: a
       // concurrent verify-email or reset cannot land between them.
       const current = await trx<AccountRow>('accounts').where({ id }).forUpdate().first();
