@@ -46,7 +46,10 @@ export function toOwnerRow(row: AccountRow): OwnerRow {
   return { ...owner, has_password: password_hash !== null, google_linked: google_sub !== null };
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** A UUID in its one textual form (RFC 9562: 8-4-4-4-12 hex digits), either case: the request
+ * formats (http/formats.ts) accept exactly this, so no other spelling PostgreSQL would read
+ * (braces, no hyphens, `urn:uuid:`) reaches a query. */
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export async function findAccountById(db: Db, id: string): Promise<AccountRow | undefined> {
   if (!UUID.test(id)) return undefined;

@@ -237,7 +237,7 @@ export type RegisterErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -282,7 +282,7 @@ export type LoginErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -319,7 +319,7 @@ export type VerifyEmailErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -356,7 +356,7 @@ export type ResendVerificationErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -434,7 +434,7 @@ export type ForgotPasswordErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -471,7 +471,7 @@ export type ResetPasswordErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -512,7 +512,7 @@ export type ListApiKeysErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -561,7 +561,7 @@ export type CreateApiKeyErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -585,7 +585,7 @@ export type RevokeApiKeyData = {
     body?: never;
     path: {
         /**
-         * The key's id.
+         * The key's id, in the canonical 8-4-4-4-12 form (either case).
          */
         key_id: string;
     };
@@ -615,7 +615,7 @@ export type RevokeApiKeyErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -652,7 +652,7 @@ export type GetAccountErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -693,7 +693,7 @@ export type UnlinkGoogleErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -747,7 +747,7 @@ export type ReadyzData = {
 
 export type ReadyzErrors = {
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
