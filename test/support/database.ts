@@ -15,8 +15,9 @@ export interface TestDatabase {
   url: string | undefined;
   /** The PGlite folder, or undefined on PostgreSQL. */
   dataDir: string | undefined;
-  /** DATABASE_URL or DATA_DIR for a server; `through` (host:port) is dialed instead of PostgreSQL's own. */
-  env(through?: string): Record<string, string>;
+  /** DATABASE_URL or DATA_DIR for a server; `through` (host:port) is dialed instead of PostgreSQL's
+   * own, `role` is the user it connects as. */
+  env(through?: string, role?: string): Record<string, string>;
   /** Runs SQL directly (PostgreSQL only: PGlite is held by the server). */
   sql<T = Record<string, unknown>>(query: string, params?: unknown[]): Promise<T[]>;
   /** Every row of every table as one text. On PGlite the server must have stopped first. */
@@ -37,9 +38,9 @@ async function admin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-async function createPostgres(): Promise<string> {
+async function createPostgres(owner?: string): Promise<string> {
   const name = `rst_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
-  await admin((client) => client.query(`create database ${name}`));
+  await admin((client) => client.query(`create database ${name}${owner ? ` owner ${owner}` : ''}`));
   const url = new URL(process.env.DATABASE_URL!);
   url.pathname = `/${name}`;
   return url.href;
@@ -61,9 +62,10 @@ function onPostgres(url: string, owned: boolean): TestDatabase {
   return {
     url,
     dataDir: undefined,
-    env: (through) => {
+    env: (through, role) => {
       const dialed = new URL(url);
       if (through) dialed.host = through;
+      if (role) dialed.username = role;
       return { DATABASE_URL: dialed.href };
     },
     sql,
@@ -109,9 +111,9 @@ function onPglite(dataDir: string): TestDatabase {
   };
 }
 
-/** A fresh database: PostgreSQL when DATABASE_URL is set, PGlite otherwise. */
-export async function freshDatabase(): Promise<TestDatabase> {
-  if (ON_POSTGRES) return onPostgres(await createPostgres(), true);
+/** A fresh database: PostgreSQL when DATABASE_URL is set (owned by `owner` if given), PGlite otherwise. */
+export async function freshDatabase(owner?: string): Promise<TestDatabase> {
+  if (ON_POSTGRES) return onPostgres(await createPostgres(owner), true);
   return onPglite(fs.mkdtempSync(path.join(os.tmpdir(), 'rst-test-')));
 }
 
