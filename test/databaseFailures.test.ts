@@ -10,24 +10,16 @@
 // TCP proxy of the test's own, so nothing here can lock out the postgres role the harness uses.
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import pg from 'pg';
+import type pg from 'pg';
 import { healthz, login, readyz } from '../generated/sdk.gen.ts';
-import { ON_POSTGRES } from './support/database.ts';
+import { admin, directSession, ON_POSTGRES } from './support/database.ts';
 import { startServer, type TestServer } from './support/server.ts';
 import { startTcpProxy, type TcpProxy } from './support/tcpProxy.ts';
 import { registeredUser } from './support/users.ts';
 import { sleep, waitFor } from './support/wait.ts';
 
-/** One statement on the postgres database as the admin (never on the server's database). */
-async function admin(sql: string, params: unknown[] = []): Promise<pg.QueryResult> {
-  const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
-  await client.connect();
-  try {
-    return await client.query(sql, params);
-  } finally {
-    await client.end();
-  }
-}
+/** One statement on DATABASE_URL's own database as the admin (never on the server's database). */
+const adminQuery = (sql: string, params: unknown[] = []) => admin((client) => client.query(sql, params as unknown[]));
 
 if (ON_POSTGRES) {
   describe('database failures are 503 (PostgreSQL)', () => {
@@ -39,7 +31,7 @@ if (ON_POSTGRES) {
 
     before(async function () {
       this.timeout(60_000);
-      await admin(`create role ${role} login`);
+      await adminQuery(`create role ${role} login`);
       const base = new URL(process.env.DATABASE_URL!);
       proxy = await startTcpProxy({ host: base.hostname, port: Number(base.port || 5432) });
       server = await startServer({ role, connectThrough: proxy.address });
@@ -49,14 +41,15 @@ if (ON_POSTGRES) {
     after(async () => {
       await server?.stop();
       await proxy?.close();
-      await admin(`drop role if exists ${role}`).catch(() => {});
+      await adminQuery(`drop role if exists ${role}`).catch(() => {});
     });
 
     /** Ends every session on the server's database (the server's pool and the harness's alike). */
     const terminateAll = () =>
-      admin(`select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()`, [
-        dbName,
-      ]);
+      adminQuery(
+        `select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()`,
+        [dbName],
+      );
 
     const signIn = async () => {
       const started = performance.now();
@@ -104,7 +97,7 @@ if (ON_POSTGRES) {
       for (let i = 0; ; i++) {
         await terminateAll();
         try {
-          return await admin(sql);
+          return await adminQuery(sql);
         } catch (err) {
           if (i >= 40 || (err as { code?: string }).code !== '55006') throw err;
           await sleep(50);
@@ -116,31 +109,31 @@ if (ON_POSTGRES) {
       {
         name: 'the database refuses new connections (ALLOW_CONNECTIONS false: 55000 at connect)',
         cause: async () => {
-          await admin(`alter database ${dbName} allow_connections false`);
+          await adminQuery(`alter database ${dbName} allow_connections false`);
           await terminateAll();
         },
-        cure: () => admin(`alter database ${dbName} allow_connections true`),
+        cure: () => adminQuery(`alter database ${dbName} allow_connections true`),
       },
       {
         name: 'the role may no longer log in (NOLOGIN: 28000 at connect)',
         cause: async () => {
-          await admin(`alter role ${role} nologin`);
+          await adminQuery(`alter role ${role} nologin`);
           await terminateAll();
         },
-        cure: () => admin(`alter role ${role} login`),
+        cure: () => adminQuery(`alter role ${role} login`),
       },
       {
         name: 'the database does not exist (renamed away: 3D000 at connect)',
         cause: () => whenEmpty(`alter database ${dbName} rename to ${dbName}_away`),
-        cure: () => admin(`alter database ${dbName}_away rename to ${dbName}`),
+        cure: () => adminQuery(`alter database ${dbName}_away rename to ${dbName}`),
       },
       {
         name: 'no connection slot is left for the role (CONNECTION LIMIT 0: 53300 at connect)',
         cause: async () => {
-          await admin(`alter role ${role} connection limit 0`);
+          await adminQuery(`alter role ${role} connection limit 0`);
           await terminateAll();
         },
-        cure: () => admin(`alter role ${role} connection limit -1`),
+        cure: () => adminQuery(`alter role ${role} connection limit -1`),
       },
       {
         name: 'the TCP connection is cut (connections reset, new ones refused)',
@@ -172,9 +165,7 @@ if (ON_POSTGRES) {
       let holder: pg.Client;
       beforeEach(async () => {
         // A session of the admin's, straight to PostgreSQL, holding the lock the request waits on.
-        holder = new pg.Client({ connectionString: server.database.url });
-        holder.on('error', () => {});
-        await holder.connect();
+        holder = await directSession(server.database.url!);
         await holder.query('begin');
         await holder.query('lock table accounts in access exclusive mode');
       });
@@ -187,7 +178,7 @@ if (ON_POSTGRES) {
       const waiting = () =>
         waitFor(
           async () => {
-            const { rows } = await admin(
+            const { rows } = await adminQuery(
               `select pid from pg_stat_activity where datname = $1 and usename = $2 and wait_event_type = 'Lock'`,
               [dbName, role],
             );
@@ -200,7 +191,7 @@ if (ON_POSTGRES) {
       it('answers 503 when its backend is terminated (57P01), and recovers', async function () {
         this.timeout(60_000);
         const pending = signIn();
-        for (const { pid } of await waiting()) await admin('select pg_terminate_backend($1)', [pid]);
+        for (const { pid } of await waiting()) await adminQuery('select pg_terminate_backend($1)', [pid]);
         expect503(await pending, 'terminated mid-query');
         expect(server.child.exitCode).to.equal(null);
         await holder.query('rollback');
@@ -228,9 +219,7 @@ if (ON_POSTGRES) {
         expect503(r, 'statement timeout');
         // The server's statement_timeout is 5 s: PostgreSQL cancelled the query, not the client.
         expect(r.ms).to.be.within(4500, 8000);
-        expect(
-          server.logs().some((l) => (l.err as { errorCode?: string } | undefined)?.errorCode === '57014'),
-        ).to.equal(true);
+        await server.waitForLog((l) => (l.err as { errorCode?: string } | undefined)?.errorCode === '57014');
         // The database itself answers: only the locked table is out of reach.
         expect((await readyz({ client: server.client })).response!.status).to.equal(200);
         await holder.query('rollback');
@@ -240,25 +229,21 @@ if (ON_POSTGRES) {
       it('answers 503 when it outlives a lock timeout (55P03), and recovers', async function () {
         this.timeout(60_000);
         // An operator's lock_timeout on the database, picked up by new sessions only.
-        await admin(`alter database ${dbName} set lock_timeout = '300ms'`);
+        await adminQuery(`alter database ${dbName} set lock_timeout = '300ms'`);
         try {
           await terminateAll();
           // The holder was terminated too: lock again from a fresh session.
           await holder.end().catch(() => {});
-          holder = new pg.Client({ connectionString: server.database.url });
-          holder.on('error', () => {});
-          await holder.connect();
+          holder = await directSession(server.database.url!);
           await holder.query('begin');
           await holder.query(`set local lock_timeout = 0`);
           await holder.query('lock table accounts in access exclusive mode');
           const r = await signIn();
           expect503(r, 'lock timeout');
           expect(r.ms, 'the lock timeout, not the statement timeout, ended it').to.be.below(4000);
-          expect(
-            server.logs().some((l) => (l.err as { errorCode?: string } | undefined)?.errorCode === '55P03'),
-          ).to.equal(true);
+          await server.waitForLog((l) => (l.err as { errorCode?: string } | undefined)?.errorCode === '55P03');
         } finally {
-          await admin(`alter database ${dbName} reset lock_timeout`);
+          await adminQuery(`alter database ${dbName} reset lock_timeout`);
         }
         await holder.query('rollback');
         await expectRecovery();

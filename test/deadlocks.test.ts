@@ -4,9 +4,9 @@
 // second one in a row is 503 with Retry-After. PGlite runs one connection, so nothing can
 // deadlock there: PostgreSQL only.
 import { expect } from 'chai';
-import pg from 'pg';
+import type pg from 'pg';
 import { forgotPassword, register, resetPassword } from '../generated/sdk.gen.ts';
-import { ON_POSTGRES } from './support/database.ts';
+import { directSession, ON_POSTGRES } from './support/database.ts';
 import { tokenFrom } from './support/mail.ts';
 import { startServer, type TestServer } from './support/server.ts';
 import { registeredUser, uniqueUser } from './support/users.ts';
@@ -61,9 +61,7 @@ if (ON_POSTGRES) {
     describe('a deadlock forced from SQL', () => {
       let holder: pg.Client;
       beforeEach(async () => {
-        holder = new pg.Client({ connectionString: server.database.url });
-        holder.on('error', () => {});
-        await holder.connect();
+        holder = await directSession(server.database.url!);
       });
       afterEach(async () => {
         await holder.query('rollback').catch(() => {});

@@ -28,7 +28,8 @@ export interface TestDatabase {
 
 const TABLES = `select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'`;
 
-async function admin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
+/** Runs on a connection of its own to DATABASE_URL's database as its user (the admin). */
+export async function admin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
   await client.connect();
   try {
@@ -109,6 +110,15 @@ function onPglite(dataDir: string): TestDatabase {
     },
     drop: async () => fs.rmSync(dataDir, { recursive: true, force: true }),
   };
+}
+
+/** A session of its own on a PostgreSQL database, for a test that holds locks or a transaction
+ * open while the server works; errors after a terminate or a cut are the test's to expect. */
+export async function directSession(url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => {});
+  await client.connect();
+  return client;
 }
 
 /** A fresh database: PostgreSQL when DATABASE_URL is set (owned by `owner` if given), PGlite otherwise. */
