@@ -7,6 +7,7 @@ import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import pg from 'pg';
 import { migrationSource } from './migrations/index.ts';
+import { afterQueryFailure, PgClient } from './pgClient.ts';
 
 // pg returns int8 (count(*), bigserial) as strings; every count here fits a JS number.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -21,7 +22,7 @@ export interface DbOptions {
 export function openDatabase(opts: DbOptions): Db {
   if (opts.databaseUrl) {
     return knexFactory({
-      client: 'pg',
+      client: PgClient as unknown as typeof knexFactory.Client,
       connection: {
         connectionString: opts.databaseUrl,
         // Bounded waits: when PostgreSQL is unreachable a request fails fast with 503 instead of
@@ -80,6 +81,8 @@ export async function selectRows<T>(
         ? await connection.query({ name: statement.name, text: statement.text, values })
         : await connection.query(statement.text, values);
     return (result as { rows: T[] }).rows;
+  } catch (err) {
+    throw afterQueryFailure(connection, err);
   } finally {
     await db.client.releaseConnection(connection);
   }

@@ -33,11 +33,13 @@ export async function createDeps(config: Readonly<Config>, db: Db, log: Logger):
   // database, so every instance on that database and every restart share it.
   const secret =
     config.jwtSecret ?? (await getOrCreateSetting(db, 'jwt_secret', () => randomBytes(48).toString('base64url')));
+  const hasher = new PasswordHasher(config.scrypt, config.kdfConcurrency, config.kdfMaxQueue);
+  await hasher.ready();
   return {
     config,
     db,
     log,
-    hasher: new PasswordHasher(config.scrypt, config.kdfConcurrency, config.kdfMaxQueue),
+    hasher,
     jwt: new JwtService({
       secret,
       ttlSeconds: config.jwtTtlSeconds,

@@ -15,8 +15,9 @@ export interface TestDatabase {
   url: string | undefined;
   /** The PGlite folder, or undefined on PostgreSQL. */
   dataDir: string | undefined;
-  /** DATABASE_URL or DATA_DIR for a server; `through` (host:port) is dialed instead of PostgreSQL's own. */
-  env(through?: string): Record<string, string>;
+  /** DATABASE_URL or DATA_DIR for a server; `through` (host:port) is dialed instead of PostgreSQL's
+   * own, `role` is the user it connects as. */
+  env(through?: string, role?: string): Record<string, string>;
   /** Runs SQL directly (PostgreSQL only: PGlite is held by the server). */
   sql<T = Record<string, unknown>>(query: string, params?: unknown[]): Promise<T[]>;
   /** Every row of every table as one text. On PGlite the server must have stopped first. */
@@ -27,7 +28,8 @@ export interface TestDatabase {
 
 const TABLES = `select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'`;
 
-async function admin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
+/** Runs on a connection of its own to DATABASE_URL's database as its user (the admin). */
+export async function admin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
   await client.connect();
   try {
@@ -37,9 +39,9 @@ async function admin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-async function createPostgres(): Promise<string> {
+async function createPostgres(owner?: string): Promise<string> {
   const name = `rst_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
-  await admin((client) => client.query(`create database ${name}`));
+  await admin((client) => client.query(`create database ${name}${owner ? ` owner ${owner}` : ''}`));
   const url = new URL(process.env.DATABASE_URL!);
   url.pathname = `/${name}`;
   return url.href;
@@ -61,9 +63,10 @@ function onPostgres(url: string, owned: boolean): TestDatabase {
   return {
     url,
     dataDir: undefined,
-    env: (through) => {
+    env: (through, role) => {
       const dialed = new URL(url);
       if (through) dialed.host = through;
+      if (role) dialed.username = role;
       return { DATABASE_URL: dialed.href };
     },
     sql,
@@ -109,9 +112,18 @@ function onPglite(dataDir: string): TestDatabase {
   };
 }
 
-/** A fresh database: PostgreSQL when DATABASE_URL is set, PGlite otherwise. */
-export async function freshDatabase(): Promise<TestDatabase> {
-  if (ON_POSTGRES) return onPostgres(await createPostgres(), true);
+/** A session of its own on a PostgreSQL database, for a test that holds locks or a transaction
+ * open while the server works; errors after a terminate or a cut are the test's to expect. */
+export async function directSession(url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => {});
+  await client.connect();
+  return client;
+}
+
+/** A fresh database: PostgreSQL when DATABASE_URL is set (owned by `owner` if given), PGlite otherwise. */
+export async function freshDatabase(owner?: string): Promise<TestDatabase> {
+  if (ON_POSTGRES) return onPostgres(await createPostgres(owner), true);
   return onPglite(fs.mkdtempSync(path.join(os.tmpdir(), 'rst-test-')));
 }
 

@@ -63,6 +63,8 @@ export interface StartOptions {
   shareDatabaseWith?: TestServer;
   /** host:port the server dials instead of PostgreSQL's own (a test's TCP proxy); sql() still goes direct. */
   connectThrough?: string;
+  /** A PostgreSQL role the server connects as, owner of its fresh database (sql() stays the admin's). */
+  role?: string;
   /** The file to run, relative to the project (default server.ts; dist/server.js is what npm start runs). */
   entry?: string;
 }
@@ -82,7 +84,9 @@ function logLines(output: string): Record<string, unknown>[] {
 }
 
 export async function startServer(opts: StartOptions = {}): Promise<TestServer> {
-  const database = opts.shareDatabaseWith ? sharedDatabase(opts.shareDatabaseWith.database) : await freshDatabase();
+  const database = opts.shareDatabaseWith
+    ? sharedDatabase(opts.shareDatabaseWith.database)
+    : await freshDatabase(opts.role);
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '',
@@ -90,7 +94,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     ...opts.env,
     PORT: '0',
     HOST: '127.0.0.1',
-    ...database.env(opts.connectThrough),
+    ...database.env(opts.connectThrough, opts.role),
   };
   const child = spawn(process.execPath, [path.join(ROOT, opts.entry ?? 'server.ts')], {
     cwd: ROOT,
