@@ -4,7 +4,8 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { migrate, openDatabase, rollbackAll } from '../db/knex.ts';
+import { openDatabase } from '../db/knex.ts';
+import { migrate, rollbackAll } from '../db/migrate.ts';
 
 describe('migrations (PGlite)', () => {
   it('migrate, roll everything back, migrate again', async function () {
