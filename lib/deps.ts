@@ -7,7 +7,9 @@ import { KeyUseRecorder } from './apiKeys.ts';
 import { createGoogleVerifier, type GoogleVerifier } from './google.ts';
 import { JwtService } from './jwt.ts';
 import type { Logger } from './logger.ts';
+import { loadMailTemplates, type MailTemplates } from './mail.ts';
 import { PasswordHasher } from './passwords.ts';
+import { Readiness } from './readiness.ts';
 
 export interface Deps {
   config: Readonly<Config>;
@@ -21,6 +23,10 @@ export interface Deps {
   google: GoogleVerifier | null;
   /** Records API key uses in batches (last_used_at within a minute, no write per request). */
   keyUses: KeyUseRecorder;
+  /** The checked mail templates (built-in, or from MAIL_TEMPLATES_DIR). */
+  mailTemplates: MailTemplates;
+  /** Pending migrations or a shutdown make /readyz answer 503. */
+  readiness: Readiness;
   /** Nudges the email delivery worker after a transaction that queued mail has committed. */
   wakeOutboxWorker: () => void;
 }
@@ -44,6 +50,8 @@ export async function createDeps(config: Readonly<Config>, db: Db, log: Logger):
     codeKey: Buffer.from(hkdfSync('sha256', secret, 'rst-auth', 'one-time codes and tokens', 32)),
     google: createGoogleVerifier(config),
     keyUses: new KeyUseRecorder(db, log),
+    mailTemplates: loadMailTemplates(config),
+    readiness: new Readiness(),
     wakeOutboxWorker: () => {},
   };
 }
