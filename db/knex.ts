@@ -1,6 +1,7 @@
 // Opens the database: PostgreSQL through `pg` when DATABASE_URL is set, otherwise embedded
 // PostgreSQL (PGlite) in DATA_DIR, so `npm start` needs nothing installed. Both run the same
 // migrations and the same queries.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
@@ -118,6 +119,21 @@ export const toCount = (v: unknown): number => Number(v ?? 0);
  * text. pg and PGlite connections both answer `query(...)` with `{ rows }`, with the same type
  * parsing knex would give.
  */
+/**
+ * A statement's name carries a hash of its text: through a pooler that shares prepared
+ * statements between clients, two versions of rst (a rolling deploy) never run each other's
+ * statement under one name.
+ */
+const names = new WeakMap<object, string>();
+const nameOf = (statement: { name: string; text: string }): string => {
+  let name = names.get(statement);
+  if (name === undefined) {
+    name = `${statement.name}_${createHash('sha256').update(statement.text).digest('hex').slice(0, 12)}`;
+    names.set(statement, name);
+  }
+  return name;
+};
+
 export async function selectRows<T>(
   db: Db,
   statement: { name: string; text: string },
@@ -125,11 +141,20 @@ export async function selectRows<T>(
 ): Promise<T[]> {
   const connection = await db.client.acquireConnection();
   try {
-    const result =
-      connection instanceof pg.Client && !unnamed.has(db)
-        ? await connection.query({ name: statement.name, text: statement.text, values })
-        : await connection.query(statement.text, values);
-    return (result as { rows: T[] }).rows;
+    if (connection instanceof pg.Client && !unnamed.has(db)) {
+      try {
+        return (await connection.query({ name: nameOf(statement), text: statement.text, values })).rows as T[];
+      } catch (err) {
+        // "does not exist" for a statement this connection prepared, or "already exists" for one
+        // it did not: only a pooler that hands one client several server connections does that
+        // (PgBouncer < 1.21 in transaction mode). From then on, unnamed; the lookup is a read, so
+        // it is simply asked again.
+        const code = (err as { code?: string }).code;
+        if (code !== '26000' && code !== '42P05') throw err;
+        unnamed.add(db);
+      }
+    }
+    return ((await connection.query(statement.text, values)) as { rows: T[] }).rows;
   } finally {
     await db.client.releaseConnection(connection);
   }

@@ -33,6 +33,15 @@ export const TEST_ENV: Record<string, string> = {
   RATE_LIMIT_AUTH_FAILURE_IP: '100000/900',
 };
 
+/**
+ * Behind a pooler (CI's third run, through PgBouncer in transaction mode) every server sends
+ * unnamed statements: PgBouncer before 1.21 cannot keep named ones across its server connections.
+ */
+const POOLER_ENV: Record<string, string> =
+  process.env.DATABASE_PREPARED_STATEMENTS === undefined
+    ? {}
+    : { DATABASE_PREPARED_STATEMENTS: process.env.DATABASE_PREPARED_STATEMENTS };
+
 export interface TestServer {
   url: string;
   client: Client;
@@ -86,6 +95,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '',
     ...TEST_ENV,
+    ...POOLER_ENV,
     ...opts.env,
     PORT: '0',
     HOST: '127.0.0.1',
