@@ -44,6 +44,8 @@ const POOLER_ENV: Record<string, string> =
 
 export interface TestServer {
   url: string;
+  /** The management listener's URL, when the server was started with MANAGEMENT_PORT. */
+  managementUrl: string | undefined;
   client: Client;
   /** A client that authenticates every call with this token or key (JWT or rst_ key). */
   as(token: string): Client;
@@ -69,6 +71,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Run on the same database as this server (a second instance). */
   shareDatabaseWith?: TestServer;
+  /** Run on this database (e.g. sharedDatabase(one) for instances started at once). */
+  database?: TestDatabase;
   /** host:port the server dials instead of PostgreSQL's own (a test's TCP proxy); sql() still goes direct. */
   connectThrough?: string;
   /** The file to run, relative to the project (default server.ts; dist/server.js is what npm start runs). */
@@ -90,7 +94,8 @@ function logLines(output: string): Record<string, unknown>[] {
 }
 
 export async function startServer(opts: StartOptions = {}): Promise<TestServer> {
-  const database = opts.shareDatabaseWith ? sharedDatabase(opts.shareDatabaseWith.database) : await freshDatabase();
+  const database =
+    opts.database ?? (opts.shareDatabaseWith ? sharedDatabase(opts.shareDatabaseWith.database) : await freshDatabase());
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '',
@@ -140,6 +145,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
 
   return {
     url,
+    managementUrl: /rst auth listening on .*; management: (http:\/\/[^\s)]+)/.exec(output)?.[1],
     client: createClient({ baseUrl: url, fetch: validatingFetch }),
     as: (token) => createClient({ baseUrl: url, fetch: validatingFetch, auth: () => token }),
     output: () => output,
