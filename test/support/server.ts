@@ -106,6 +106,8 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     HOST: '127.0.0.1',
     ...database.env(opts.connectThrough),
   };
+  // The URL from a file instead (both set is refused).
+  if (opts.env?.DATABASE_URL_FILE) delete env.DATABASE_URL;
   const child = spawn(process.execPath, [path.join(ROOT, opts.entry ?? 'server.ts')], {
     cwd: ROOT,
     env,
