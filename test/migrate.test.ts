@@ -7,7 +7,8 @@ import path from 'node:path';
 import { expect } from 'chai';
 import pg from 'pg';
 import { register, readyz } from '../generated/sdk.gen.ts';
-import { openDatabase } from '../db/knex.ts';
+import { openDatabase, openMigrationDatabase } from '../db/knex.ts';
+import { migrate } from '../db/migrate.ts';
 import { migrationSource } from '../db/migrations/index.ts';
 import { DB_LABEL, freshDatabase, ON_POSTGRES, sharedDatabase, type TestDatabase } from './support/database.ts';
 import { ROOT, startServer, TEST_ENV } from './support/server.ts';
@@ -146,6 +147,23 @@ if (ON_POSTGRES) {
           await Promise.all([a.stop(), b.stop()]);
         }
       } finally {
+        await database.drop();
+      }
+    });
+
+    it('four migrators at once on an empty database: all succeed, one applies, the lock is free after', async function () {
+      this.timeout(60_000);
+      // In one process their queries interleave for certain: knex alone fails here (each creates
+      // knex_migrations, and all but one get "already exists").
+      const database = await freshDatabase();
+      const dbs = Array.from({ length: 4 }, () => openMigrationDatabase({ databaseUrl: database.url, dataDir: '' }));
+      try {
+        const applied = await Promise.all(dbs.map((db) => migrate(db)));
+        expect(applied.map((names) => names.length).sort()).to.deep.equal([0, 0, 0, MIGRATIONS.length]);
+        const locks = await database.sql<{ is_locked: number }>('select is_locked from knex_migrations_lock');
+        expect(locks).to.deep.equal([{ is_locked: 0 }]);
+      } finally {
+        await Promise.all(dbs.map((db) => db.destroy()));
         await database.drop();
       }
     });
