@@ -118,7 +118,7 @@ export async function start(
   sweeper.unref();
 
   // In-flight requests get the shutdown bound less 2 s; the rest is for the batched writes and the
-  // pool. main() exits regardless once the whole bound (and a margin) has passed.
+  // pool. main() exits regardless once the whole bound has passed.
   const drainMs = Math.max(1000, config.shutdownTimeoutMs - 2000);
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -213,7 +213,7 @@ async function main(): Promise<void> {
     setTimeout(() => {
       log.error('shutdown took longer than SHUTDOWN_TIMEOUT_SECONDS: exiting');
       process.exit(1);
-    }, config.shutdownTimeoutMs + 3000).unref();
+    }, config.shutdownTimeoutMs).unref();
     running.stop().then(
       () => process.exit(0),
       (err) => {

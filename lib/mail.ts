@@ -114,8 +114,8 @@ export function loadMailTemplates(opts: {
   }
   if (problems.length) throw new ConfigError(problems);
 
-  const fill = (template: string, values: Record<string, string>, escape: (s: string) => string) =>
-    template.replace(PLACEHOLDER, (_, name: string) => escape(values[name] ?? ''));
+  const fill = (template: string, values: Record<string, string>, encode: (s: string) => string) =>
+    template.replace(PLACEHOLDER, (_, name: string) => encode(values[name] ?? ''));
 
   return {
     render(row) {

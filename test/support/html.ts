@@ -101,7 +101,8 @@ export function htmlProblems(html: string): string[] {
 export function textProblems(text: string): string[] {
   const problems: string[] = [];
   if (/<\/?[a-zA-Z][^>]*>|&[a-z]+;|&#\d+;/.test(text)) problems.push('holds HTML markup or a character reference');
-  if (/[\u0000-\u0009\u000b-\u001f\u007f]/.test(text)) problems.push('holds a control character');
+  // Any control character but the newline.
+  if (/[^\P{Cc}\n]/u.test(text)) problems.push('holds a control character');
   if (!text.endsWith('\n') || text.endsWith('\n\n')) problems.push('does not end with exactly one newline');
   text.split('\n').forEach((line, i) => {
     if (line.length > 78 && !/^https?:\/\/\S+$/.test(line)) problems.push(`line ${i + 1} is ${line.length} characters`);
