@@ -23,9 +23,9 @@ export function loadSpec(): Spec {
   return { yaml, document: YAML.parse(yaml) as Document };
 }
 
-export function published(spec: Spec): Middleware {
+export function published(spec: Spec, appName: string): Middleware {
   const specJson = JSON.stringify(spec.document);
-  const docsPages = docs();
+  const docsPages = docs(appName);
   return (ctx, next) => {
     const p = ctx.path;
     if (p.startsWith('/docs')) return docsPages(ctx, next);
