@@ -32,6 +32,9 @@ if (ON_POSTGRES) {
     before(async function () {
       this.timeout(60_000);
       await adminQuery(`create role ${role} login`);
+      // As the README asks of production: statements outside a transaction are bounded by the
+      // role's own setting (nothing is sent as session state, so it holds behind a pooler too).
+      await adminQuery(`alter role ${role} set statement_timeout = '5s'`);
       const base = new URL(process.env.DATABASE_URL!);
       proxy = await startTcpProxy({ host: base.hostname, port: Number(base.port || 5432) });
       server = await startServer({ role, connectThrough: proxy.address });
