@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import { createApiKey, getAccount, register } from '../generated/sdk.gen.ts';
 import { DB_LABEL, ON_POSTGRES } from './support/database.ts';
 import { startSmtp } from './support/mail.ts';
-import { startServer, type TestServer } from './support/server.ts';
+import { alive, startServer, type TestServer } from './support/server.ts';
 import { registeredUser, uniqueUser } from './support/users.ts';
 import { waitFor } from './support/wait.ts';
 
@@ -260,14 +260,6 @@ if (ON_POSTGRES) {
         expect(code).to.equal(1);
         expect(at - second).to.be.below(1500);
         await Promise.all(inFlight);
-        const alive = (pid: number) => {
-          try {
-            process.kill(pid, 0);
-            return true;
-          } catch {
-            return false;
-          }
-        };
         await waitFor(() => workers.every((pid) => !alive(pid)), 'workers gone', 3000);
       } finally {
         await server.stop();
