@@ -48,7 +48,6 @@ function getFresh(
   });
 }
 
-
 if (ON_POSTGRES) {
   describe('two instances on one PostgreSQL', () => {
     let a: TestServer;

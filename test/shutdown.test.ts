@@ -244,11 +244,14 @@ if (ON_POSTGRES) {
       this.timeout(90_000);
       const server = await startServer({ env: CLUSTER });
       try {
-        const workers = server
-          .logs()
-          .filter((l) => l.msg === 'worker listening')
-          .map((l) => Number(l.pid));
-        expect(workers).to.have.length(2);
+        // Each worker's own line may reach the pipe after the primary's "listening".
+        const workers = await waitFor(() => {
+          const pids = server
+            .logs()
+            .filter((l) => l.msg === 'worker listening')
+            .map((l) => Number(l.pid));
+          return pids.length === 2 && pids;
+        }, 'both workers listening');
         const inFlight = burst(server, 10);
         await waitFor(() => received(server) >= 10, 'every registration received', 20_000);
         const exited = exitOf(server);
