@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import { createApiKey, getAccount, register } from '../generated/sdk.gen.ts';
 import { DB_LABEL, ON_POSTGRES } from './support/database.ts';
 import { startSmtp } from './support/mail.ts';
-import { startServer, type TestServer } from './support/server.ts';
+import { alive, startServer, type TestServer } from './support/server.ts';
 import { registeredUser, uniqueUser } from './support/users.ts';
 import { waitFor } from './support/wait.ts';
 
@@ -244,11 +244,14 @@ if (ON_POSTGRES) {
       this.timeout(90_000);
       const server = await startServer({ env: CLUSTER });
       try {
-        const workers = server
-          .logs()
-          .filter((l) => l.msg === 'worker listening')
-          .map((l) => Number(l.pid));
-        expect(workers).to.have.length(2);
+        // Each worker's own line may reach the pipe after the primary's "listening".
+        const workers = await waitFor(() => {
+          const pids = server
+            .logs()
+            .filter((l) => l.msg === 'worker listening')
+            .map((l) => Number(l.pid));
+          return pids.length === 2 && pids;
+        }, 'both workers listening');
         const inFlight = burst(server, 10);
         await waitFor(() => received(server) >= 10, 'every registration received', 20_000);
         const exited = exitOf(server);
@@ -260,14 +263,6 @@ if (ON_POSTGRES) {
         expect(code).to.equal(1);
         expect(at - second).to.be.below(1500);
         await Promise.all(inFlight);
-        const alive = (pid: number) => {
-          try {
-            process.kill(pid, 0);
-            return true;
-          } catch {
-            return false;
-          }
-        };
         await waitFor(() => workers.every((pid) => !alive(pid)), 'workers gone', 3000);
       } finally {
         await server.stop();

@@ -82,6 +82,16 @@ export interface StartOptions {
   entry?: string;
 }
 
+/** Whether a process (a cluster's worker, say) still exists. */
+export const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 /** Parsed pino JSON lines of a process's output (other lines, such as console mails, skipped). */
 function logLines(output: string): Record<string, unknown>[] {
   return output
