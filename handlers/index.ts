@@ -8,12 +8,16 @@ import { getAccount } from './getAccount.ts';
 import { googleSignIn } from './googleSignIn.ts';
 import { healthz } from './healthz.ts';
 import { listApiKeys } from './listApiKeys.ts';
+import { listSessions } from './listSessions.ts';
 import { login } from './login.ts';
+import { logout } from './logout.ts';
 import { readyz } from './readyz.ts';
+import { refreshSession } from './refreshSession.ts';
 import { register } from './register.ts';
 import { resendVerification } from './resendVerification.ts';
 import { resetPassword } from './resetPassword.ts';
 import { revokeApiKey } from './revokeApiKey.ts';
+import { revokeSession } from './revokeSession.ts';
 import { unlinkGoogle } from './unlinkGoogle.ts';
 import { verifyEmail } from './verifyEmail.ts';
 
@@ -30,6 +34,10 @@ export const handlers = {
   revokeApiKey,
   getAccount,
   unlinkGoogle,
+  refreshSession,
+  logout,
+  listSessions,
+  revokeSession,
   healthz,
   readyz,
 } satisfies Record<OperationId, (...args: never[]) => Promise<unknown>>;

@@ -2,13 +2,17 @@
 import { hkdfSync, randomBytes } from 'node:crypto';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/knex.ts';
+import { touchApiKeys } from '../db/apiKeys.ts';
+import { touchSessions } from '../db/sessions.ts';
 import { getOrCreateSetting } from '../db/settings.ts';
-import { KeyUseRecorder } from './apiKeys.ts';
 import { createGoogleVerifier, type GoogleVerifier } from './google.ts';
 import { JwtService } from './jwt.ts';
 import { LimitKeys } from './limits.ts';
 import type { Logger } from './logger.ts';
+import { loadMailTemplates, type MailTemplates } from './mail.ts';
 import { PasswordHasher } from './passwords.ts';
+import { Readiness } from './readiness.ts';
+import { UseRecorder } from './useRecorder.ts';
 
 export interface Deps {
   config: Readonly<Config>;
@@ -16,14 +20,19 @@ export interface Deps {
   log: Logger;
   hasher: PasswordHasher;
   jwt: JwtService;
-  /** HMAC key for verification codes and recovery tokens at rest (derived from the JWT secret). */
+  /** HMAC key for verification codes, recovery and refresh tokens at rest (derived from the JWT secret). */
   codeKey: Buffer;
   /** Rate-limit counter keys: HMACs under a key derived from the JWT secret, like codeKey. */
   limitKeys: LimitKeys;
   /** null when GOOGLE_CLIENT_ID is unset: /v1/auth/google answers 503 google_not_configured. */
   google: GoogleVerifier | null;
-  /** Records API key uses in batches (last_used_at within a minute, no write per request). */
-  keyUses: KeyUseRecorder;
+  /** Record API key and session uses in batches (last_used_at within a minute, no write per request). */
+  keyUses: UseRecorder;
+  sessionUses: UseRecorder;
+  /** The checked mail templates (built-in, or from MAIL_TEMPLATES_DIR). */
+  mailTemplates: MailTemplates;
+  /** Pending migrations or a shutdown make /readyz answer 503. */
+  readiness: Readiness;
   /** Nudges the email delivery worker after a transaction that queued mail has committed. */
   wakeOutboxWorker: () => void;
 }
@@ -33,11 +42,13 @@ export async function createDeps(config: Readonly<Config>, db: Db, log: Logger):
   // database, so every instance on that database and every restart share it.
   const secret =
     config.jwtSecret ?? (await getOrCreateSetting(db, 'jwt_secret', () => randomBytes(48).toString('base64url')));
+  const hasher = new PasswordHasher(config.scrypt, config.kdfConcurrency, config.kdfMaxQueue);
+  await hasher.ready();
   return {
     config,
     db,
     log,
-    hasher: new PasswordHasher(config.scrypt, config.kdfConcurrency, config.kdfMaxQueue),
+    hasher,
     jwt: new JwtService({
       secret,
       ttlSeconds: config.jwtTtlSeconds,
@@ -48,7 +59,10 @@ export async function createDeps(config: Readonly<Config>, db: Db, log: Logger):
     // A key of its own (HKDF info), so a counter key never equals a code or token hash.
     limitKeys: new LimitKeys(Buffer.from(hkdfSync('sha256', secret, 'rst-auth', 'rate-limit keys', 32))),
     google: createGoogleVerifier(config),
-    keyUses: new KeyUseRecorder(db, log),
+    keyUses: new UseRecorder(db, log, 'API key', touchApiKeys),
+    sessionUses: new UseRecorder(db, log, 'session', touchSessions),
+    mailTemplates: loadMailTemplates(config),
+    readiness: new Readiness(),
     wakeOutboxWorker: () => {},
   };
 }

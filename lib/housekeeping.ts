@@ -7,6 +7,7 @@ import type { Db } from '../db/knex.ts';
 import { purgeFinishedMail } from '../db/outbox.ts';
 import { deleteExpiredCounters } from '../db/rateLimits.ts';
 import { purgeRecoveryTokens } from '../db/recoveryTokens.ts';
+import { deleteEndedSessions } from '../db/sessions.ts';
 import { purgeVerificationCodes } from '../db/verificationCodes.ts';
 import type { Logger } from './logger.ts';
 
@@ -23,6 +24,8 @@ export async function sweep(db: Db, config: Readonly<Config>, log: Logger): Prom
   const tasks: [string, () => Promise<number>][] = [
     ['unverified accounts', () => deleteStaleUnverifiedAccounts(db, config.unverifiedAccountTtlHours)],
     ['rate-limit counters', () => deleteExpiredCounters(db, COUNTER_LIFETIME_SECONDS)],
+    // Nothing accepts an ended or expired session (or its refresh tokens) any more: forget it.
+    ['ended sessions', () => deleteEndedSessions(db, 86400)],
     // RETENTION_DAYS: how long a record of sent or given-up mail and of spent tokens is kept.
     ['finished mail', () => purgeFinishedMail(db, config.retentionDays)],
     ['recovery tokens', () => purgeRecoveryTokens(db, config.retentionDays)],

@@ -34,6 +34,10 @@ export interface TestSmtp {
   refuseRecipient(address: string, code: number | undefined): void;
   /** RCPT TO commands refused so far (for one address, when given). */
   refusals(address?: string): number;
+  /** Holds the final reply to each message's DATA for this long (a slow server mid-send). */
+  answerAfter(ms: number): void;
+  /** Messages whose DATA has begun arriving, answered or not. */
+  receiving(): number;
   /** Closes the port: connections are refused until up(). */
   down(): Promise<void>;
   up(): Promise<void>;
@@ -116,6 +120,8 @@ export async function startSmtp(): Promise<TestSmtp> {
   let refused = 0;
   const refusedRecipients = new Map<string, number>();
   const refusedOf = new Map<string, number>();
+  let holdMs = 0;
+  let started = 0;
   let port = 0;
   let server: SMTPServer | undefined;
 
@@ -138,11 +144,14 @@ export async function startSmtp(): Promise<TestSmtp> {
       },
       onData(stream, session, callback) {
         const chunks: Buffer[] = [];
+        started++;
         stream.on('data', (chunk: Buffer) => chunks.push(chunk));
         stream.on('end', () => {
           const to = session.envelope.rcptTo.map((r) => r.address.toLowerCase());
-          messages.push(parseMail(Buffer.concat(chunks).toString('utf8'), to));
-          callback();
+          setTimeout(() => {
+            messages.push(parseMail(Buffer.concat(chunks).toString('utf8'), to));
+            callback();
+          }, holdMs);
         });
       },
     });
@@ -178,6 +187,10 @@ export async function startSmtp(): Promise<TestSmtp> {
       else refusedRecipients.set(address.toLowerCase(), code);
     },
     refusals: (address) => (address === undefined ? refused : (refusedOf.get(address.toLowerCase()) ?? 0)),
+    answerAfter: (ms) => {
+      holdMs = ms;
+    },
+    receiving: () => started,
     down: shut,
     up: listen,
     close: shut,
