@@ -24,6 +24,9 @@ import { startServer, type TestServer } from './support/server.ts';
 import { registeredUser } from './support/users.ts';
 import { waitFor } from './support/wait.ts';
 
+/** The test accounts live on example.test: as its Workspace domain, Google may link them by email. */
+const WORKSPACE = { claims: { hd: 'example.test' } };
+
 const REFRESH_TOKEN = /^[A-Za-z0-9_-]{43}$/;
 const DAY = 86400_000;
 const sidOf = (token: string) => (jwt.decode(token) as jwt.JwtPayload).sid as string;
@@ -364,7 +367,7 @@ describe(`sessions (${DB_LABEL})`, () => {
       const viaGoogle = (
         await googleSignIn({
           client: server.client,
-          body: { credential: google.mint({ sub, email: user.email }) },
+          body: { credential: google.mint({ sub, email: user.email }, WORKSPACE) },
           throwOnError: true,
         })
       ).data;
@@ -390,7 +393,7 @@ describe(`sessions (${DB_LABEL})`, () => {
       const viaGoogle = (
         await googleSignIn({
           client: server.client,
-          body: { credential: google.mint({ sub: newSub(), email: user.email }) },
+          body: { credential: google.mint({ sub: newSub(), email: user.email }, WORKSPACE) },
           throwOnError: true,
         })
       ).data;
