@@ -55,6 +55,8 @@ export interface Config {
     verifyDaily: RateRule;
     resetIp: RateRule;
     googleIp: RateRule;
+    /** refresh attempts per client IP (successful ones are given back) */
+    refreshIp: RateRule;
     /** refused tokens and API keys (401) per client IP */
     authFailureIp: RateRule;
   };
@@ -281,6 +283,7 @@ export function loadConfig(input: NodeJS.ProcessEnv = process.env): Readonly<Con
       verifyDaily: rule('VERIFY_DAILY', 20, 86400),
       resetIp: rule('RESET_IP', 100, 900),
       googleIp: rule('GOOGLE_IP', 100, 900),
+      refreshIp: rule('REFRESH_IP', 100, 900),
       authFailureIp: rule('AUTH_FAILURE_IP', 100, 900),
     },
   };

@@ -7,6 +7,7 @@ import { createApp } from './http/app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { migrate, openDatabase, type Db } from './db/knex.ts';
 import { deleteExpiredCounters } from './db/rateLimits.ts';
+import { deleteEndedSessions } from './db/sessions.ts';
 import { reportListening, runPrimary } from './lib/cluster.ts';
 import { createDeps } from './lib/deps.ts';
 import { createLogger, type Logger } from './lib/logger.ts';
@@ -53,6 +54,8 @@ export async function start(
 
   const sweeper = setInterval(() => {
     deleteExpiredCounters(db, 2 * 86400).catch((err) => log.warn({ err }, 'rate-limit sweep failed'));
+    // Nothing accepts an ended or expired session (or its refresh tokens) any more: forget it.
+    deleteEndedSessions(db, 86400).catch((err) => log.warn({ err }, 'session sweep failed'));
   }, 3600_000);
   sweeper.unref();
 
@@ -68,6 +71,7 @@ export async function start(
       clearTimeout(force);
       await outboxWorker.stop();
       await deps.keyUses.stop();
+      await deps.sessionUses.stop();
       await db.destroy();
     })());
 

@@ -1,5 +1,6 @@
 // Recovery tokens at rest: only a keyed hash of each token, its expiry and when it was used.
 import type { Db } from './knex.ts';
+import { endSessions } from './sessions.ts';
 
 export async function insertRecoveryToken(
   db: Db,
@@ -29,8 +30,8 @@ export async function findLiveRecoveryToken(
 /**
  * Redeems a token, in the caller's transaction: uses it up, sets the new password, marks the
  * email verified (the holder read the mail), uses up every other outstanding token of the
- * account, drops a pending verification code, and bumps token_version so every JWT issued
- * before is refused. The token is taken by one conditional UPDATE … RETURNING: of two
+ * account, drops a pending verification code, and ends every session, so every JWT and refresh
+ * token issued before is refused. The token is taken by one conditional UPDATE … RETURNING: of two
  * concurrent redemptions the second waits on the row lock, re-checks `used_at is null` and
  * matches nothing, so exactly one wins. Returns the account id, or undefined when the token is
  * unknown, expired or used.
@@ -48,14 +49,12 @@ export async function redeemRecoveryToken(
   );
   const accountId = rows[0]?.account_id as string | undefined;
   if (!accountId) return undefined;
-  await trx('accounts')
-    .where({ id: accountId })
-    .update({
-      password_hash: passwordHash,
-      email_verified: true,
-      token_version: trx.raw('token_version + 1'),
-      updated_at: trx.fn.now(),
-    });
+  await trx('accounts').where({ id: accountId }).update({
+    password_hash: passwordHash,
+    email_verified: true,
+    updated_at: trx.fn.now(),
+  });
+  await endSessions(trx, accountId);
   await trx('recovery_tokens').where({ account_id: accountId }).whereNull('used_at').update({ used_at: trx.fn.now() });
   await trx('verification_codes').where({ account_id: accountId }).delete();
   return accountId;

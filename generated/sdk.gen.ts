@@ -38,7 +38,7 @@ export const register = <ThrowOnError extends boolean = false>(options: Options<
 /**
  * Sign in with username or email and receive a JWT
  *
- * Returns a JWT session. Unknown accounts, wrong passwords and password-less accounts are
+ * Opens a session (method `password`): a JWT and a refresh token, shown once. Unknown accounts, wrong passwords and password-less accounts are
  * answered alike (401 `invalid_credentials`), after the same amount of password-hashing work.
  * `email_not_verified` is answered only after a correct password. After 10 failures for one
  * identifier within 15 minutes every attempt is 429, even with the right password, until the
@@ -92,7 +92,8 @@ export const resendVerification = <ThrowOnError extends boolean = false>(options
  * Takes a Google ID token (from Google Identity Services on the web, or a CLI's OAuth flow).
  * An account linked to the Google subject signs in; otherwise an account with the same email
  * is linked (an unverified one loses its password and its sessions); otherwise a new,
- * verified, password-less account is created.
+ * verified, password-less account is created. Opens a session (method `google`) with a
+ * refresh token, like login.
  *
  */
 export const googleSignIn = <ThrowOnError extends boolean = false>(options: Options<GoogleSignInData, ThrowOnError>): RequestResult<GoogleSignInResponses, GoogleSignInErrors, ThrowOnError> => (options.client ?? client).post<GoogleSignInResponses, GoogleSignInErrors, ThrowOnError>({
@@ -124,7 +125,7 @@ export const forgotPassword = <ThrowOnError extends boolean = false>(options: Op
  * Reset a password with a recovery token
  *
  * Sets the password, marks the email verified, consumes every outstanding recovery token of
- * the account and revokes every JWT issued before. A refused `new_password` does not use up
+ * the account and ends every session (their JWTs and refresh tokens). A refused `new_password` does not use up
  * the token.
  *
  */
@@ -188,7 +189,9 @@ export const getAccount = <ThrowOnError extends boolean = false>(options?: Optio
 /**
  * Unlink Google
  *
- * Allowed only when the account can still sign in with a password.
+ * Allowed only when the account can still sign in with a password. Ends the sessions that
+ * were opened with Google (this one too, when it is one of them).
+ *
  */
 export const unlinkGoogle = <ThrowOnError extends boolean = false>(options?: Options<UnlinkGoogleData, ThrowOnError>): RequestResult<UnlinkGoogleResponses, UnlinkGoogleErrors, ThrowOnError> => (options?.client ?? client).post<UnlinkGoogleResponses, UnlinkGoogleErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Key', type: 'apiKey' }],

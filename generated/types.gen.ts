@@ -65,6 +65,7 @@ export type Session = {
      * Seconds until the token expires.
      */
     expires_in: number;
+    refresh_token: RefreshToken;
 };
 
 export type GoogleSession = {
@@ -80,6 +81,7 @@ export type GoogleSession = {
      * Seconds until the token expires.
      */
     expires_in: number;
+    refresh_token: RefreshToken;
     /**
      * True when this call created the account.
      */
@@ -187,6 +189,13 @@ export type Account = {
     available_sign_in_methods: Array<'password' | 'google'>;
     created_at: Timestamp;
 };
+
+/**
+ * 32 random bytes, base64url: shown once, kept by the service only as a keyed hash. Single use:
+ * `POST /v1/auth/refresh` spends it and answers its successor.
+ *
+ */
+export type RefreshToken = string;
 
 export type Health = {
     status: 'ok';

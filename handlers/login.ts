@@ -3,9 +3,14 @@ import { findAccountByLogin, updatePasswordHash } from '../db/accounts.ts';
 import { consume, limitKey, refund } from '../lib/limits.ts';
 import { normalizePassword } from '../lib/passwords.ts';
 import { problem } from '../lib/problems.ts';
+import { startSession } from '../lib/sessions.ts';
 import type { Operation } from '../http/operation.ts';
 
-export const login: Operation<LoginData, LoginResponses> = async (c, ctx, { config, db, hasher, jwt, log }) => {
+export const login: Operation<LoginData, LoginResponses> = async (
+  c,
+  ctx,
+  { config, db, hasher, jwt, codeKey, log },
+) => {
   const { username: identifier, password } = c.request.requestBody;
   const keys = [limitKey('login-id', identifier), limitKey('login-ip', ctx.ip)];
   // Every attempt is counted before the password is checked, so concurrent guesses cannot all
@@ -39,13 +44,11 @@ export const login: Operation<LoginData, LoginResponses> = async (c, ctx, { conf
     }
   }
 
-  return {
-    status: 200,
-    headers: { 'Cache-Control': 'no-store' },
-    body: {
-      access_token: jwt.sign(account.id, account.token_version),
-      token_type: 'bearer',
-      expires_in: jwt.ttlSeconds,
-    },
-  };
+  const tokens = await startSession(db, jwt, codeKey, {
+    accountId: account.id,
+    method: 'password',
+    userAgent: ctx.get('user-agent'),
+    ip: ctx.ip,
+  });
+  return { status: 200, headers: { 'Cache-Control': 'no-store' }, body: tokens };
 };

@@ -2,7 +2,7 @@
 // false; when no scheme is satisfied openapi-backend calls unauthorizedHandler, which is
 // unauthorized() below. The owner always comes from the credential, never from the request body.
 import type { Context } from 'openapi-backend';
-import { findAccountForSession, type OwnerRow } from '../db/accounts.ts';
+import { findOwnerBySession, type OwnerRow } from '../db/accounts.ts';
 import { authenticateApiKey, looksLikeApiKey } from '../lib/apiKeys.ts';
 import type { Deps } from '../lib/deps.ts';
 import { consume, limitKey } from '../lib/limits.ts';
@@ -13,6 +13,8 @@ export interface Principal {
   kind: 'jwt' | 'api_key';
   account: OwnerRow;
   apiKeyId?: string;
+  /** The session a JWT belongs to. */
+  sessionId?: string;
 }
 
 /** A credential was refused, as opposed to none being sent. */
@@ -34,10 +36,12 @@ async function resolve(deps: Deps, credential: string): Promise<Principal> {
   }
   const claims = deps.jwt.verify(credential);
   if (!claims) throw new Refused('invalid JWT');
-  const account = await findAccountForSession(deps.db, claims.sub);
-  // A password reset (or a Google takeover guard) bumps token_version: older tokens die.
-  if (!account || account.token_version !== claims.ver) throw new Refused('revoked JWT');
-  return { kind: 'jwt', account };
+  // Logout, a revoked session, a password reset or a Google takeover guard ended the row: the
+  // token dies with it, on every instance, on the next request.
+  const found = await findOwnerBySession(deps.db, claims.sid, claims.sub);
+  if (!found) throw new Refused('ended session');
+  if (found.touchDue) deps.sessionUses.mark(claims.sid);
+  return { kind: 'jwt', account: found.account, sessionId: claims.sid };
 }
 
 /** Runs a scheme's check, remembering whether a credential was sent and refused, and letting
@@ -89,12 +93,16 @@ export function requireOwner(c: Context): Principal {
   return principal;
 }
 
-/** "Session first, key second": only a JWT session may mint, list or revoke keys. */
-export function requireJwtOwner(c: Context): Principal {
+/** "Session first, key second": only a JWT session may mint, list or revoke keys, or manage sessions. */
+export function requireJwtOwner(
+  c: Context,
+  detail = 'API keys cannot manage API keys; sign in and use the session token.',
+): Principal & { kind: 'jwt'; sessionId: string } {
   const principal = requireOwner(c);
-  if (principal.kind !== 'jwt')
-    throw problem('jwt_required', {
-      detail: 'API keys cannot manage API keys; sign in and use the session token.',
-    });
-  return principal;
+  if (principal.kind !== 'jwt' || principal.sessionId === undefined) throw problem('jwt_required', { detail });
+  return principal as Principal & { kind: 'jwt'; sessionId: string };
 }
+
+/** An API key is no session: it cannot list, end or log out of one. */
+export const requireSessionOwner = (c: Context) =>
+  requireJwtOwner(c, 'An API key belongs to no session; sign in and use the session token.');

@@ -10,9 +10,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import type { OwnerRow } from '../db/accounts.ts';
-import { findAccountByApiKeyHash, touchApiKeys } from '../db/apiKeys.ts';
+import { findAccountByApiKeyHash } from '../db/apiKeys.ts';
 import type { Db } from '../db/knex.ts';
-import type { Logger } from './logger.ts';
+import type { UseRecorder } from './useRecorder.ts';
 
 export const API_KEY_PREFIX = 'rst_';
 /** API.md: at most 25 active keys per account (also the contract's maxItems of the list). */
@@ -81,54 +81,13 @@ export function isWellFormedApiKey(raw: string): boolean {
  */
 export async function authenticateApiKey(
   db: Db,
-  keyUses: KeyUseRecorder,
+  keyUses: UseRecorder,
   raw: string,
 ): Promise<{ account: OwnerRow; keyId: string } | null> {
   if (!isWellFormedApiKey(raw)) return null;
   const found = await findAccountByApiKeyHash(db, hashApiKey(raw));
   if (!found) return null;
-  // last_used_at within a minute without a write per request: only a key whose recorded use is
-  // older than 60 s is marked, and marked keys are written together, off the response path.
+  // last_used_at within a minute without a write per request (lib/useRecorder.ts).
   if (found.touchDue) keyUses.mark(found.keyId);
   return { account: found.account, keyId: found.keyId };
-}
-
-/**
- * Batches last_used_at: a use marks the key, and every `intervalMs` one UPDATE records all marked
- * keys. A burst of first uses (a fleet of CLIs starting, a benchmark over 1,000 keys) is then a
- * write every couple of seconds instead of one commit per key.
- */
-export class KeyUseRecorder {
-  private due = new Set<string>();
-  private readonly timer: NodeJS.Timeout;
-  private flushing: Promise<void> = Promise.resolve();
-  private readonly db: Db;
-  private readonly log: Logger;
-
-  constructor(db: Db, log: Logger, intervalMs = 2000) {
-    this.db = db;
-    this.log = log;
-    this.timer = setInterval(() => void this.flush(), intervalMs);
-    this.timer.unref();
-  }
-
-  mark(keyId: string): void {
-    this.due.add(keyId);
-  }
-
-  flush(): Promise<void> {
-    if (this.due.size === 0) return this.flushing;
-    const keyIds = [...this.due];
-    this.due = new Set();
-    this.flushing = this.flushing
-      .then(() => touchApiKeys(this.db, keyIds))
-      .catch((err: unknown) => this.log.warn({ err, keys: keyIds.length }, 'could not record API key use'));
-    return this.flushing;
-  }
-
-  /** Writes what is marked, then stops; called before the database closes. */
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.flush();
-  }
 }

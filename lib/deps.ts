@@ -2,12 +2,14 @@
 import { hkdfSync, randomBytes } from 'node:crypto';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/knex.ts';
+import { touchApiKeys } from '../db/apiKeys.ts';
+import { touchSessions } from '../db/sessions.ts';
 import { getOrCreateSetting } from '../db/settings.ts';
-import { KeyUseRecorder } from './apiKeys.ts';
 import { createGoogleVerifier, type GoogleVerifier } from './google.ts';
 import { JwtService } from './jwt.ts';
 import type { Logger } from './logger.ts';
 import { PasswordHasher } from './passwords.ts';
+import { UseRecorder } from './useRecorder.ts';
 
 export interface Deps {
   config: Readonly<Config>;
@@ -15,12 +17,13 @@ export interface Deps {
   log: Logger;
   hasher: PasswordHasher;
   jwt: JwtService;
-  /** HMAC key for verification codes and recovery tokens at rest (derived from the JWT secret). */
+  /** HMAC key for verification codes, recovery and refresh tokens at rest (derived from the JWT secret). */
   codeKey: Buffer;
   /** null when GOOGLE_CLIENT_ID is unset: /v1/auth/google answers 503 google_not_configured. */
   google: GoogleVerifier | null;
-  /** Records API key uses in batches (last_used_at within a minute, no write per request). */
-  keyUses: KeyUseRecorder;
+  /** Record API key and session uses in batches (last_used_at within a minute, no write per request). */
+  keyUses: UseRecorder;
+  sessionUses: UseRecorder;
   /** Nudges the email delivery worker after a transaction that queued mail has committed. */
   wakeOutboxWorker: () => void;
 }
@@ -43,7 +46,8 @@ export async function createDeps(config: Readonly<Config>, db: Db, log: Logger):
     }),
     codeKey: Buffer.from(hkdfSync('sha256', secret, 'rst-auth', 'one-time codes and tokens', 32)),
     google: createGoogleVerifier(config),
-    keyUses: new KeyUseRecorder(db, log),
+    keyUses: new UseRecorder(db, log, 'API key', touchApiKeys),
+    sessionUses: new UseRecorder(db, log, 'session', touchSessions),
     wakeOutboxWorker: () => {},
   };
 }

@@ -1,5 +1,6 @@
-// JWT sessions: HS256, pinned on verification, with iss/aud/exp checked and a token version (`ver`)
-// that the account row must still carry, so a password reset revokes every earlier token.
+// JWT access tokens: HS256, pinned on verification, with iss/aud/exp checked, naming their account
+// (`sub`) and their session (`sid`); the session row, read on every request, decides whether the
+// token still counts, so ending a session ends its tokens at once.
 // jsonwebtoken signs and verifies synchronously with node:crypto HMAC (microseconds), so the
 // read path never queues on the libuv pool behind password hashing.
 import { createSecretKey, type KeyObject, randomUUID } from 'node:crypto';
@@ -7,7 +8,7 @@ import jwt from 'jsonwebtoken';
 
 export interface SessionClaims {
   sub: string;
-  ver: number;
+  sid: string;
 }
 
 /** How many verified tokens are remembered (a few MB at most; the oldest is forgotten first). */
@@ -23,8 +24,9 @@ export class JwtService {
   // Tokens already verified, by their exact text, with their expiry. A client sends the same
   // token on every call for as long as it lives, and decoding it, checking its HMAC and its
   // claims again each time cost more than the rest of an authenticated read's own work. Only a
-  // string that passed jwt.verify here is ever found, expiry is checked on every use, and
-  // revocation (token_version) is in the account row, which every request reads anyway.
+  // string that passed jwt.verify here is ever found and expiry is checked on every use. Only
+  // the signature check is cached: whether the session is still active comes from its row, which
+  // every request reads anyway (http/security.ts).
   private readonly verified = new Map<string, { claims: SessionClaims; exp: number }>();
 
   constructor(opts: { secret: string; ttlSeconds: number; issuer: string; audience: string }) {
@@ -34,8 +36,8 @@ export class JwtService {
     this.audience = opts.audience;
   }
 
-  sign(accountId: string, tokenVersion: number): string {
-    return jwt.sign({ ver: tokenVersion }, this.secret, {
+  sign(accountId: string, sessionId: string): string {
+    return jwt.sign({ sid: sessionId }, this.secret, {
       algorithm: 'HS256',
       subject: accountId,
       issuer: this.issuer,
@@ -67,10 +69,11 @@ export class JwtService {
       return null;
     }
     if (typeof payload !== 'object' || payload === null) return null;
-    // jsonwebtoken accepts a token without exp; a session that never expires is refused here.
-    if (typeof payload.exp !== 'number' || typeof payload.sub !== 'string' || !Number.isInteger(payload.ver))
+    // jsonwebtoken accepts a token without exp; a token that never expires is refused here, and so
+    // is one that names no session (nothing could end it).
+    if (typeof payload.exp !== 'number' || typeof payload.sub !== 'string' || typeof payload.sid !== 'string')
       return null;
-    const claims: SessionClaims = { sub: payload.sub, ver: payload.ver as number };
+    const claims: SessionClaims = { sub: payload.sub, sid: payload.sid };
     if (this.verified.size >= VERIFIED_MAX) this.verified.delete(this.verified.keys().next().value!);
     this.verified.set(token, { claims, exp: payload.exp });
     return claims;

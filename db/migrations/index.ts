@@ -2,9 +2,11 @@
 // Node's type stripping, in tests and in production. Append new ones; never edit a landed one.
 import type { Knex } from 'knex';
 import * as createSchema from './20261130000000_create_schema.ts';
+import * as createSessions from './20261201101500_create_sessions.ts';
 
 const migrations: Record<string, Knex.Migration> = {
   '20261130000000_create_schema': createSchema,
+  '20261201101500_create_sessions': createSessions,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
