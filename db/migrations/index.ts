@@ -3,10 +3,12 @@
 import type { Knex } from 'knex';
 import * as createSchema from './20261130000000_create_schema.ts';
 import * as createSessions from './20261201101500_create_sessions.ts';
+import * as addPendingEmail from './20261205000000_add_pending_email.ts';
 
 const migrations: Record<string, Knex.Migration> = {
   '20261130000000_create_schema': createSchema,
   '20261201101500_create_sessions': createSessions,
+  '20261205000000_add_pending_email': addPendingEmail,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
