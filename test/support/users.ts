@@ -21,12 +21,13 @@ async function signedUp(server: TestServer, prefix: string, mailTo: (email: stri
   const created = await register({ client: server.client, body: user, throwOnError: true });
   const code = codeFrom(await mailTo(user.email));
   await verifyEmail({ client: server.client, body: { email: user.email, code }, throwOnError: true });
-  const session = await login({
-    client: server.client,
-    body: { username: user.username, password: user.password },
-    throwOnError: true,
-  });
-  return { ...user, id: created.data.id, token: session.data.access_token, code };
+  return { ...user, id: created.data.id, token: await signIn(server, user.username, user.password), code };
+}
+
+/** Another session of an account: a JWT of a new sign-in. */
+export async function signIn(server: TestServer, username: string, password: string): Promise<string> {
+  const session = await login({ client: server.client, body: { username, password }, throwOnError: true });
+  return session.data.access_token;
 }
 
 /** Registers an account, verifies it with the code from the console mailer, signs in. */
