@@ -1,10 +1,11 @@
 import type { VerifyEmailChangeData, VerifyEmailChangeResponses } from '../generated/types.gen.ts';
 import { lockAccount, setVerifiedEmail, toOwnerRow, uniqueConflict } from '../db/accounts.ts';
 import { enqueueMail } from '../db/outbox.ts';
+import { deleteCounters } from '../db/rateLimits.ts';
 import { useUpRecoveryTokens } from '../db/recoveryTokens.ts';
 import { endSessions } from '../db/sessions.ts';
 import { consumeCode, findPendingEmail, spendEmailChangeAttempt } from '../db/verificationCodes.ts';
-import { consume, limitKey } from '../lib/limits.ts';
+import { consume, emailCounters, limitKey } from '../lib/limits.ts';
 import { problem } from '../lib/problems.ts';
 import { hashEmailChangeCode, sameCodeHash } from '../lib/verification.ts';
 import { requireJwtOwner } from '../http/security.ts';
@@ -46,8 +47,10 @@ export const verifyEmailChange: Operation<VerifyEmailChangeData, VerifyEmailChan
         recipient: before.email,
         payload: { username: before.username, account_id: accountId, new_email: live.new_email },
       });
-      // Recovery links went to the old address; sessions may be someone else's who knew it.
+      // Recovery links went to the old address; sessions may be someone else's who knew it. The
+      // old address's counters name an address the account no longer has: forgotten with it.
       await useUpRecoveryTokens(trx, accountId);
+      await deleteCounters(trx, emailCounters(before.email));
       await endSessions(trx, accountId, { except: owner.sessionId });
       return after;
     });
