@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.ts';
 import type { Client, ClientMeta, Options as Options2, RequestResult, TDataShape } from './client/index.ts';
-import type { ChangeEmailData, ChangeEmailErrors, ChangeEmailResponses, ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, DeleteAccountData, DeleteAccountErrors, DeleteAccountResponses, ForgotPasswordData, ForgotPasswordErrors, ForgotPasswordResponses, GetAccountData, GetAccountErrors, GetAccountResponses, GoogleSignInData, GoogleSignInErrors, GoogleSignInResponses, HealthzData, HealthzErrors, HealthzResponses, LinkGoogleData, LinkGoogleErrors, LinkGoogleResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, LoginData, LoginErrors, LoginResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RegisterData, RegisterErrors, RegisterResponses, ResendVerificationData, ResendVerificationErrors, ResendVerificationResponses, ResetPasswordData, ResetPasswordErrors, ResetPasswordResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, UnlinkGoogleData, UnlinkGoogleErrors, UnlinkGoogleResponses, VerifyEmailChangeData, VerifyEmailChangeErrors, VerifyEmailChangeResponses, VerifyEmailData, VerifyEmailErrors, VerifyEmailResponses } from './types.gen.ts';
+import type { ChangeEmailData, ChangeEmailErrors, ChangeEmailResponses, ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, DeleteAccountData, DeleteAccountErrors, DeleteAccountResponses, ForgotPasswordData, ForgotPasswordErrors, ForgotPasswordResponses, GetAccountData, GetAccountErrors, GetAccountResponses, GoogleSignInData, GoogleSignInErrors, GoogleSignInResponses, HealthzData, HealthzErrors, HealthzResponses, LinkGoogleData, LinkGoogleErrors, LinkGoogleResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListSessionsData, ListSessionsErrors, ListSessionsResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RefreshSessionData, RefreshSessionErrors, RefreshSessionResponses, RegisterData, RegisterErrors, RegisterResponses, ResendVerificationData, ResendVerificationErrors, ResendVerificationResponses, ResetPasswordData, ResetPasswordErrors, ResetPasswordResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RevokeSessionData, RevokeSessionErrors, RevokeSessionResponses, UnlinkGoogleData, UnlinkGoogleErrors, UnlinkGoogleResponses, VerifyEmailChangeData, VerifyEmailChangeErrors, VerifyEmailChangeResponses, VerifyEmailData, VerifyEmailErrors, VerifyEmailResponses } from './types.gen.ts';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -38,7 +38,8 @@ export const register = <ThrowOnError extends boolean = false>(options: Options<
 /**
  * Sign in with username or email and receive a JWT
  *
- * Opens a session (method `password`): a JWT and a refresh token, shown once. Unknown accounts, wrong passwords and password-less accounts are
+ * Opens a session (method `password`): a JWT and a refresh token for `POST /v1/auth/refresh`,
+ * shown once. Unknown accounts, wrong passwords and password-less accounts are
  * answered alike (401 `invalid_credentials`), after the same amount of password-hashing work.
  * `email_not_verified` is answered only after a correct password. After 10 failures for one
  * identifier within 15 minutes every attempt is 429, even with the right password, until the
@@ -196,6 +197,66 @@ export const getAccount = <ThrowOnError extends boolean = false>(options?: Optio
 export const unlinkGoogle = <ThrowOnError extends boolean = false>(options?: Options<UnlinkGoogleData, ThrowOnError>): RequestResult<UnlinkGoogleResponses, UnlinkGoogleErrors, ThrowOnError> => (options?.client ?? client).post<UnlinkGoogleResponses, UnlinkGoogleErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Key', type: 'apiKey' }],
     url: '/v1/me/google/unlink',
+    ...options
+});
+
+/**
+ * Exchange a refresh token for a new JWT and a new refresh token
+ *
+ * Rotation: the refresh token sent is spent, and the answer carries its successor. A spent
+ * token presented again ends its whole session (theft detection: a client and whoever copied
+ * its token cannot both keep going), so a client refreshes once at a time and keeps the newest
+ * token. A session ends 30 days after its last refresh, and 90 days after it opened whatever
+ * the refreshes. Refused refreshes are counted per client IP, like failed logins.
+ *
+ */
+export const refreshSession = <ThrowOnError extends boolean = false>(options: Options<RefreshSessionData, ThrowOnError>): RequestResult<RefreshSessionResponses, RefreshSessionErrors, ThrowOnError> => (options.client ?? client).post<RefreshSessionResponses, RefreshSessionErrors, ThrowOnError>({
+    url: '/v1/auth/refresh',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * End this session, the others, or all of them
+ *
+ * `scope` `current` (the default) ends the session of the JWT sent, `others` every other
+ * session of the account, `all` every one. The sessions named stop at once, on every instance:
+ * their JWTs and refresh tokens are refused from the next request on. API keys are not
+ * sessions and stay. Needs a JWT session.
+ *
+ */
+export const logout = <ThrowOnError extends boolean = false>(options?: Options<LogoutData, ThrowOnError>): RequestResult<LogoutResponses, LogoutErrors, ThrowOnError> => (options?.client ?? client).post<LogoutResponses, LogoutErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Key', type: 'apiKey' }],
+    url: '/v1/auth/logout',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options?.headers
+    }
+});
+
+/**
+ * List the account's active sessions
+ *
+ * Active sessions only, newest first; `current` marks the one of the JWT sent. Needs a JWT session.
+ */
+export const listSessions = <ThrowOnError extends boolean = false>(options?: Options<ListSessionsData, ThrowOnError>): RequestResult<ListSessionsResponses, ListSessionsErrors, ThrowOnError> => (options?.client ?? client).get<ListSessionsResponses, ListSessionsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Key', type: 'apiKey' }],
+    url: '/v1/me/sessions',
+    ...options
+});
+
+/**
+ * End one session
+ *
+ * The session's JWTs and refresh token stop working at once. It may be the current one. Needs a JWT session.
+ */
+export const revokeSession = <ThrowOnError extends boolean = false>(options: Options<RevokeSessionData, ThrowOnError>): RequestResult<RevokeSessionResponses, RevokeSessionErrors, ThrowOnError> => (options.client ?? client).delete<RevokeSessionResponses, RevokeSessionErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Key', type: 'apiKey' }],
+    url: '/v1/me/sessions/{session_id}',
     ...options
 });
 

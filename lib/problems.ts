@@ -26,6 +26,7 @@ const CATALOGUE = {
   jwt_required: [403, 'A JWT session is required'],
   api_key_limit_reached: [409, 'API key limit reached'],
   api_key_not_found: [404, 'API key not found'],
+  session_not_found: [404, 'Session not found'],
   google_not_linked: [409, 'Google is not linked to this account'],
   password_required: [409, 'The account has no password'],
   reauthentication_failed: [403, 'Re-authentication failed'],

@@ -21,7 +21,18 @@ async function signedUp(server: TestServer, prefix: string, mailTo: (email: stri
   const created = await register({ client: server.client, body: user, throwOnError: true });
   const code = codeFrom(await mailTo(user.email));
   await verifyEmail({ client: server.client, body: { email: user.email, code }, throwOnError: true });
-  return { ...user, id: created.data.id, token: await signIn(server, user.username, user.password), code };
+  const session = await login({
+    client: server.client,
+    body: { username: user.username, password: user.password },
+    throwOnError: true,
+  });
+  return {
+    ...user,
+    id: created.data.id,
+    token: session.data.access_token,
+    refreshToken: session.data.refresh_token,
+    code,
+  };
 }
 
 /** Another session of an account: a JWT of a new sign-in. */
