@@ -1,7 +1,7 @@
 // POST /v1/me/password: re-authentication with the current password, the login's failure limit,
 // and the session effects (every other session ends, this one stays, API keys stay).
 import { expect } from 'chai';
-import { changePassword, createApiKey, getAccount, googleSignIn, login } from '../generated/sdk.gen.ts';
+import { changePassword, createApiKey, getAccount, googleSignIn, login, refreshSession } from '../generated/sdk.gen.ts';
 import { DB_LABEL } from './support/database.ts';
 import { type GoogleFake, newSub, startGoogleFake } from './support/google.ts';
 import { startServer, type TestServer } from './support/server.ts';
@@ -24,7 +24,12 @@ describe(`changePassword (${DB_LABEL})`, () => {
 
   it('changes the password: this session stays, every other one ends, API keys stay', async () => {
     const user = await registeredUser(server, 'cpw');
-    const other = await signIn(server, user.email, user.password);
+    const second = await login({
+      client: server.client,
+      body: { username: user.email, password: user.password },
+      throwOnError: true,
+    });
+    const { access_token: other, refresh_token: otherRefresh } = second.data;
     const key = (await createApiKey({ client: server.as(user.token), body: { name: 'ci' }, throwOnError: true })).data;
 
     const { response } = await changePassword({
@@ -38,6 +43,11 @@ describe(`changePassword (${DB_LABEL})`, () => {
     expect(refused.response!.status).to.equal(401);
     expect(refused.response!.headers.get('www-authenticate')).to.equal('Bearer error="invalid_token"');
     expect(await status(key.raw_key)).to.equal(200);
+    // The other session's refresh token ended with it.
+    const renewed = await refreshSession({ client: server.client, body: { refresh_token: otherRefresh } });
+    expect(renewed.error).to.include({ code: 'invalid_token', status: 401 });
+    const mine = await refreshSession({ client: server.client, body: { refresh_token: user.refreshToken } });
+    expect(mine.response!.status).to.equal(200);
 
     const old = await login({ client: server.client, body: { username: user.username, password: user.password } });
     expect(old.error).to.include({ code: 'invalid_credentials' });
