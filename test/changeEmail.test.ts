@@ -15,7 +15,7 @@ import {
   verifyEmailChange,
 } from '../generated/sdk.gen.ts';
 import { DB_LABEL } from './support/database.ts';
-import { type GoogleFake, newSub, startGoogleFake } from './support/google.ts';
+import { type GoogleFake, newSub, startServerWithGoogle } from './support/google.ts';
 import { changeCodeFrom, consoleMailsIn, TIGHT_EMAIL_LIMITS, tokenFrom } from './support/mail.ts';
 import { startServer, type TestServer } from './support/server.ts';
 import { registeredUser, signIn, uniqueUser } from './support/users.ts';
@@ -24,14 +24,9 @@ import { waitFor } from './support/wait.ts';
 describe(`changeEmail and verifyEmailChange (${DB_LABEL})`, () => {
   let google: GoogleFake;
   let server: TestServer;
-  before(async () => {
-    google = await startGoogleFake();
-    server = await startServer({ env: { GOOGLE_CLIENT_ID: google.audience, GOOGLE_CERTS_URL: google.certsUrl } });
-  });
-  after(async () => {
-    await server?.stop();
-    await google?.stop();
-  });
+  let stop: () => Promise<void>;
+  before(async () => ({ google, server, stop } = await startServerWithGoogle()));
+  after(() => stop?.());
 
   const newAddress = () => uniqueUser('moved').email;
   /** The code mailed to `address` for this account (several accounts may ask for one address). */

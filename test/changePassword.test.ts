@@ -3,21 +3,16 @@
 import { expect } from 'chai';
 import { changePassword, createApiKey, getAccount, googleSignIn, login, refreshSession } from '../generated/sdk.gen.ts';
 import { DB_LABEL } from './support/database.ts';
-import { type GoogleFake, newSub, startGoogleFake } from './support/google.ts';
-import { startServer, type TestServer } from './support/server.ts';
+import { type GoogleFake, newSub, startServerWithGoogle } from './support/google.ts';
+import type { TestServer } from './support/server.ts';
 import { registeredUser, signIn, uniqueUser } from './support/users.ts';
 
 describe(`changePassword (${DB_LABEL})`, () => {
   let google: GoogleFake;
   let server: TestServer;
-  before(async () => {
-    google = await startGoogleFake();
-    server = await startServer({ env: { GOOGLE_CLIENT_ID: google.audience, GOOGLE_CERTS_URL: google.certsUrl } });
-  });
-  after(async () => {
-    await server?.stop();
-    await google?.stop();
-  });
+  let stop: () => Promise<void>;
+  before(async () => ({ google, server, stop } = await startServerWithGoogle()));
+  after(() => stop?.());
 
   const NEW = 'a brand new passphrase';
   const status = async (token: string) => (await getAccount({ client: server.as(token) })).response!.status;

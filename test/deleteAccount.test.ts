@@ -16,7 +16,7 @@ import {
 } from '../generated/sdk.gen.ts';
 import { limitKey } from '../lib/limits.ts';
 import { DB_LABEL, ON_POSTGRES } from './support/database.ts';
-import { type GoogleFake, newSub, startGoogleFake } from './support/google.ts';
+import { type GoogleFake, newSub, startServerWithGoogle } from './support/google.ts';
 import { changeCodeFrom } from './support/mail.ts';
 import { startServer, type TestServer } from './support/server.ts';
 import { registeredUser, signIn, uniqueUser } from './support/users.ts';
@@ -26,14 +26,9 @@ const GOODBYE = 'Your rst auth account is deleted';
 describe(`deleteAccount (${DB_LABEL})`, () => {
   let google: GoogleFake;
   let server: TestServer;
-  before(async () => {
-    google = await startGoogleFake();
-    server = await startServer({ env: { GOOGLE_CLIENT_ID: google.audience, GOOGLE_CERTS_URL: google.certsUrl } });
-  });
-  after(async () => {
-    await server?.stop();
-    await google?.stop();
-  });
+  let stop: () => Promise<void>;
+  before(async () => ({ google, server, stop } = await startServerWithGoogle()));
+  after(() => stop?.());
 
   const keyOf = async (token: string) =>
     (await createApiKey({ client: server.as(token), body: { name: 'ci' }, throwOnError: true })).data.raw_key;
@@ -163,14 +158,9 @@ describe(`deleteAccount (${DB_LABEL})`, () => {
 describe(`deleteAccount leaves nothing of the account in any table (${DB_LABEL})`, () => {
   let google: GoogleFake;
   let server: TestServer;
-  before(async () => {
-    google = await startGoogleFake();
-    server = await startServer({ env: { GOOGLE_CLIENT_ID: google.audience, GOOGLE_CERTS_URL: google.certsUrl } });
-  });
-  after(async () => {
-    await server?.stop();
-    await google?.stop();
-  });
+  let stop: () => Promise<void>;
+  before(async () => ({ google, server, stop } = await startServerWithGoogle()));
+  after(() => stop?.());
 
   it('finds neither its id, username, emails, Google subject nor its counters anywhere', async () => {
     const user = await registeredUser(server, 'deltrace');
