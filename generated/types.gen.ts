@@ -349,7 +349,7 @@ export type RegisterErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -394,7 +394,7 @@ export type LoginErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -431,7 +431,7 @@ export type VerifyEmailErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -468,7 +468,7 @@ export type ResendVerificationErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -546,7 +546,7 @@ export type ForgotPasswordErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -583,7 +583,7 @@ export type ResetPasswordErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -624,7 +624,7 @@ export type ListApiKeysErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -673,7 +673,7 @@ export type CreateApiKeyErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -697,7 +697,7 @@ export type RevokeApiKeyData = {
     body?: never;
     path: {
         /**
-         * The key's id.
+         * The key's id, in the canonical 8-4-4-4-12 form (either case).
          */
         key_id: string;
     };
@@ -727,7 +727,7 @@ export type RevokeApiKeyErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -764,7 +764,7 @@ export type GetAccountErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -805,7 +805,7 @@ export type UnlinkGoogleErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -846,7 +846,7 @@ export type RefreshSessionErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -891,7 +891,7 @@ export type LogoutErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -932,7 +932,7 @@ export type ListSessionsErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -986,7 +986,7 @@ export type RevokeSessionErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -1035,7 +1035,7 @@ export type ChangePasswordErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -1084,7 +1084,7 @@ export type ChangeEmailErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -1133,7 +1133,7 @@ export type VerifyEmailChangeErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -1227,7 +1227,7 @@ export type DeleteAccountErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -1281,7 +1281,7 @@ export type ReadyzData = {
 
 export type ReadyzErrors = {
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**

@@ -1,5 +1,6 @@
 import type { VerifyEmailData, VerifyEmailResponses } from '../generated/types.gen.ts';
 import { markEmailVerified } from '../db/accounts.ts';
+import { withRetry } from '../db/retry.ts';
 import { consumeCode, spendCodeAttempt } from '../db/verificationCodes.ts';
 import { consume, limitKey } from '../lib/limits.ts';
 import { problem } from '../lib/problems.ts';
@@ -12,7 +13,7 @@ const invalidCode = () => problem('invalid_code', { detail: 'Check the code, or 
 export const verifyEmail: Operation<VerifyEmailData, VerifyEmailResponses> = async (
   c,
   ctx,
-  { config, db, codeKey },
+  { config, db, codeKey, log },
 ) => {
   const email = c.request.requestBody.email.toLowerCase();
   const { code } = c.request.requestBody;
@@ -29,11 +30,15 @@ export const verifyEmail: Operation<VerifyEmailData, VerifyEmailResponses> = asy
   const live = await spendCodeAttempt(db, email);
   if (!live || !sameCodeHash(live.code_hash, hashCode(codeKey, live.account_id, code))) throw invalidCode();
 
-  const won = await db.transaction(async (trx) => {
-    if (!(await consumeCode(trx, live.account_id, live.code_hash))) return false;
-    await markEmailVerified(trx, live.account_id);
-    return true;
-  });
+  const won = await withRetry(
+    db,
+    async (trx) => {
+      if (!(await consumeCode(trx, live.account_id, live.code_hash))) return false;
+      await markEmailVerified(trx, live.account_id);
+      return true;
+    },
+    log,
+  );
   if (!won) throw invalidCode();
   return { status: 200, body: { email, email_verified: true } };
 };
