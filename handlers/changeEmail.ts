@@ -1,4 +1,5 @@
 import type { ChangeEmailData, ChangeEmailResponses } from '../generated/types.gen.ts';
+import { withRetry } from '../db/retry.ts';
 import { findAccountByEmail, lockAccount } from '../db/accounts.ts';
 import { consume, limitKey } from '../lib/limits.ts';
 import { accountGone, problem } from '../lib/problems.ts';
@@ -8,7 +9,7 @@ import { requireJwtOwner } from '../http/security.ts';
 import type { Operation } from '../http/operation.ts';
 
 export const changeEmail: Operation<ChangeEmailData, ChangeEmailResponses> = async (c, ctx, deps) => {
-  const { config, db, codeKey, wakeOutboxWorker } = deps;
+  const { config, db, codeKey, log, wakeOutboxWorker } = deps;
   const owner = requireJwtOwner(c, 'Changing the email needs a session; sign in and use the session token.');
   const { new_email: rawEmail, password, google_credential } = c.request.requestBody;
   const newEmail = rawEmail.toLowerCase();
@@ -29,13 +30,17 @@ export const changeEmail: Operation<ChangeEmailData, ChangeEmailResponses> = asy
   if (await findAccountByEmail(db, newEmail))
     throw problem('email_taken', { detail: 'Another account has that email.' });
 
-  const started = await db.transaction(async (trx) => {
-    // The row lock orders this with a concurrent deletion of the account: either the code row is
-    // written before the account goes (and goes with it), or the account is found gone.
-    if (!(await lockAccount(trx, account.id))) return false;
-    await issueEmailChangeCode(trx, codeKey, account, newEmail);
-    return true;
-  });
+  const started = await withRetry(
+    db,
+    async (trx) => {
+      // The row lock orders this with a concurrent deletion of the account: either the code row is
+      // written before the account goes (and goes with it), or the account is found gone.
+      if (!(await lockAccount(trx, account.id))) return false;
+      await issueEmailChangeCode(trx, codeKey, account, newEmail);
+      return true;
+    },
+    log,
+  );
   if (!started) throw accountGone();
   wakeOutboxWorker();
   return {

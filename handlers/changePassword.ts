@@ -1,4 +1,5 @@
 import type { ChangePasswordData, ChangePasswordResponses } from '../generated/types.gen.ts';
+import { withRetry } from '../db/retry.ts';
 import { updatePasswordHash } from '../db/accounts.ts';
 import { useUpRecoveryTokens } from '../db/recoveryTokens.ts';
 import { endSessions } from '../db/sessions.ts';
@@ -9,7 +10,7 @@ import { requireJwtOwner } from '../http/security.ts';
 import type { Operation } from '../http/operation.ts';
 
 export const changePassword: Operation<ChangePasswordData, ChangePasswordResponses> = async (c, ctx, deps) => {
-  const { config, db, hasher } = deps;
+  const { config, db, hasher, log } = deps;
   const owner = requireJwtOwner(c, 'Changing the password needs a session; sign in and use the session token.');
   // The account view tells its owner this much already: no re-authentication is needed to say it.
   if (!owner.account.has_password)
@@ -27,10 +28,14 @@ export const changePassword: Operation<ChangePasswordData, ChangePasswordRespons
   // Whoever else holds a session of the account (the reason to change a password, often) is out;
   // this session stays, and so do API keys (API.md: minted deliberately, revoked one by one).
   // A recovery link mailed before would set the password back: it stops working too.
-  await db.transaction(async (trx) => {
-    await updatePasswordHash(trx, account.id, passwordHash);
-    await useUpRecoveryTokens(trx, account.id);
-    await endSessions(trx, account.id, { except: owner.sessionId });
-  });
+  await withRetry(
+    db,
+    async (trx) => {
+      await updatePasswordHash(trx, account.id, passwordHash);
+      await useUpRecoveryTokens(trx, account.id);
+      await endSessions(trx, account.id, { except: owner.sessionId });
+    },
+    log,
+  );
   return { status: 204, body: undefined };
 };

@@ -1,4 +1,5 @@
 import type { VerifyEmailChangeData, VerifyEmailChangeResponses } from '../generated/types.gen.ts';
+import { withRetry } from '../db/retry.ts';
 import { lockAccount, setVerifiedEmail, toOwnerRow, uniqueConflict } from '../db/accounts.ts';
 import { enqueueMail } from '../db/outbox.ts';
 import { deleteCounters } from '../db/rateLimits.ts';
@@ -18,7 +19,7 @@ const invalidCode = () => problem('invalid_code', { detail: 'Check the code, or 
 export const verifyEmailChange: Operation<VerifyEmailChangeData, VerifyEmailChangeResponses> = async (
   c,
   ctx,
-  { config, db, codeKey, wakeOutboxWorker },
+  { config, db, codeKey, log, wakeOutboxWorker },
 ) => {
   const owner = requireJwtOwner(c, 'Changing the email needs a session; sign in and use the session token.');
   const accountId = owner.account.id;
@@ -36,24 +37,28 @@ export const verifyEmailChange: Operation<VerifyEmailChangeData, VerifyEmailChan
 
   let outcome: Awaited<ReturnType<typeof setVerifiedEmail>> | 'used';
   try {
-    outcome = await db.transaction(async (trx) => {
-      const before = await lockAccount(trx, accountId);
-      if (!before || !(await consumeCode(trx, accountId, live.code_hash))) return 'used';
-      // The unique index on email decides a race for the address (another account's change, or a
-      // registration): the loser's transaction fails here and changes nothing.
-      const after = await setVerifiedEmail(trx, accountId, live.new_email);
-      await enqueueMail(trx, {
-        kind: 'email_changed',
-        recipient: before.email,
-        payload: { username: before.username, account_id: accountId, new_email: live.new_email },
-      });
-      // Recovery links went to the old address; sessions may be someone else's who knew it. The
-      // old address's counters name an address the account no longer has: forgotten with it.
-      await useUpRecoveryTokens(trx, accountId);
-      await deleteCounters(trx, emailCounters(before.email));
-      await endSessions(trx, accountId, { except: owner.sessionId });
-      return after;
-    });
+    outcome = await withRetry(
+      db,
+      async (trx) => {
+        const before = await lockAccount(trx, accountId);
+        if (!before || !(await consumeCode(trx, accountId, live.code_hash))) return 'used';
+        // The unique index on email decides a race for the address (another account's change, or a
+        // registration): the loser's transaction fails here and changes nothing.
+        const after = await setVerifiedEmail(trx, accountId, live.new_email);
+        await enqueueMail(trx, {
+          kind: 'email_changed',
+          recipient: before.email,
+          payload: { username: before.username, account_id: accountId, new_email: live.new_email },
+        });
+        // Recovery links went to the old address; sessions may be someone else's who knew it. The
+        // old address's counters name an address the account no longer has: forgotten with it.
+        await useUpRecoveryTokens(trx, accountId);
+        await deleteCounters(trx, emailCounters(before.email));
+        await endSessions(trx, accountId, { except: owner.sessionId });
+        return after;
+      },
+      log,
+    );
   } catch (err) {
     if (uniqueConflict(err) === 'email')
       throw problem('email_taken', { detail: 'Another account has that email now.' });
