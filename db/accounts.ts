@@ -1,5 +1,6 @@
 // Rows in, rows out for the accounts table. No HTTP here and no generated types.
 import { type Db, selectRows } from './knex.ts';
+import { withRetry } from './retry.ts';
 import { endSessions, SESSION_TOUCH_AFTER } from './sessions.ts';
 
 export interface AccountRow {
@@ -44,7 +45,10 @@ export function toOwnerRow(row: AccountRow): OwnerRow {
   return { ...owner, has_password: password_hash !== null, google_linked: google_sub !== null };
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** A UUID in its one textual form (RFC 9562: 8-4-4-4-12 hex digits), either case: the request
+ * formats (http/formats.ts) accept exactly this, so no other spelling PostgreSQL would read
+ * (braces, no hyphens, `urn:uuid:`) reaches a query. */
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export async function findAccountById(db: Db, id: string): Promise<AccountRow | undefined> {
   if (!UUID.test(id)) return undefined;
@@ -121,7 +125,7 @@ export async function linkGoogleByEmail(
   sub: string,
 ): Promise<{ account: AccountRow; takeover: boolean } | { conflict: UniqueField } | undefined> {
   try {
-    return await db.transaction(async (trx) => {
+    return await withRetry(db, async (trx) => {
       // The row lock makes the verified/unverified decision and the update one step: a
       // concurrent verify-email or reset cannot land between them.
       const current = await trx<AccountRow>('accounts').where({ id }).forUpdate().first();

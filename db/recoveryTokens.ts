@@ -31,16 +31,26 @@ export async function findLiveRecoveryToken(
  * Redeems a token, in the caller's transaction: uses it up, sets the new password, marks the
  * email verified (the holder read the mail), uses up every other outstanding token of the
  * account, drops a pending verification code, and ends every session, so every JWT and refresh
- * token issued before is refused. The token is taken by one conditional UPDATE … RETURNING: of two
- * concurrent redemptions the second waits on the row lock, re-checks `used_at is null` and
- * matches nothing, so exactly one wins. Returns the account id, or undefined when the token is
- * unknown, expired or used.
+ * token issued before is refused. Returns the account id, or undefined when the token is unknown,
+ * expired or used.
+ *
+ * Locks are taken in one order, the account row first and its tokens after: two resets with two
+ * different tokens of one account would otherwise each lock their own token and then wait for the
+ * other's (this one for the account's other tokens, that one for the account row): a deadlock.
+ * The second reset waits on the account row, then finds its token used by the first: exactly one
+ * wins, also for two redemptions of one token.
  */
 export async function redeemRecoveryToken(
   trx: Db,
   tokenHash: string,
   passwordHash: string,
 ): Promise<string | undefined> {
+  const { rows: owners } = await trx.raw(
+    `select a.id from accounts a join recovery_tokens t on t.account_id = a.id
+     where t.token_hash = ? for no key update of a`,
+    [tokenHash],
+  );
+  if (owners.length === 0) return undefined;
   const { rows } = await trx.raw(
     `update recovery_tokens set used_at = now()
      where token_hash = ? and used_at is null and expires_at > now()

@@ -270,6 +270,9 @@ export const healthz = <ThrowOnError extends boolean = false>(options?: Options<
 /**
  * Readiness
  *
- * The database answers. 503 `service_unavailable` otherwise.
+ * The database answers, its migrations are applied, and the process is not shutting down.
+ * Otherwise 503 `service_unavailable`, with a `detail` saying which. Also served on
+ * `MANAGEMENT_PORT` when that is set.
+ *
  */
 export const readyz = <ThrowOnError extends boolean = false>(options?: Options<ReadyzData, ThrowOnError>): RequestResult<ReadyzResponses, ReadyzErrors, ThrowOnError> => (options?.client ?? client).get<ReadyzResponses, ReadyzErrors, ThrowOnError>({ url: '/readyz', ...options });

@@ -299,7 +299,7 @@ export type RegisterErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -344,7 +344,7 @@ export type LoginErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -381,7 +381,7 @@ export type VerifyEmailErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -418,7 +418,7 @@ export type ResendVerificationErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -496,7 +496,7 @@ export type ForgotPasswordErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -533,7 +533,7 @@ export type ResetPasswordErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -574,7 +574,7 @@ export type ListApiKeysErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -623,7 +623,7 @@ export type CreateApiKeyErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -647,7 +647,7 @@ export type RevokeApiKeyData = {
     body?: never;
     path: {
         /**
-         * The key's id.
+         * The key's id, in the canonical 8-4-4-4-12 form (either case).
          */
         key_id: string;
     };
@@ -677,7 +677,7 @@ export type RevokeApiKeyErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -714,7 +714,7 @@ export type GetAccountErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -755,7 +755,7 @@ export type UnlinkGoogleErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -990,7 +990,7 @@ export type ReadyzData = {
 
 export type ReadyzErrors = {
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**

@@ -1,5 +1,6 @@
 import type { LoginData, LoginResponses } from '../generated/types.gen.ts';
 import { findAccountByLogin, updatePasswordHash } from '../db/accounts.ts';
+import { DatabaseUnavailable } from '../db/errors.ts';
 import { consume, limitKey, refund } from '../lib/limits.ts';
 import { normalizePassword } from '../lib/passwords.ts';
 import { problem } from '../lib/problems.ts';
@@ -20,10 +21,21 @@ export const login: Operation<LoginData, LoginResponses> = async (
     { key: keys[1]!, rule: config.limits.loginIp },
   ]);
 
-  const account = await findAccountByLogin(db, identifier);
-  // Unknown and password-less accounts are checked against a dummy hash of the same cost, so
-  // neither the answer nor its timing tells whether the account exists.
-  const { ok, needsRehash } = await hasher.verify(account?.password_hash, password);
+  let account: Awaited<ReturnType<typeof findAccountByLogin>>;
+  let checked: { ok: boolean; needsRehash: boolean };
+  try {
+    account = await findAccountByLogin(db, identifier);
+    // Unknown and password-less accounts are checked against a dummy hash of the same cost, so
+    // neither the answer nor its timing tells whether the account exists.
+    checked = await hasher.verify(account?.password_hash, password);
+  } catch (err) {
+    // Shed (server_busy) or failed on our side: the attempt was never judged, so it does not
+    // count: a login storm must not lock its victims out. Not tried when the connection itself
+    // failed (it would wait for the same timeout again); best effort otherwise.
+    if (!(err instanceof DatabaseUnavailable)) await refund(db, keys).catch(() => {});
+    throw err;
+  }
+  const { ok, needsRehash } = checked;
   if (!account || !ok) {
     throw problem('invalid_credentials', {
       headers: { 'WWW-Authenticate': 'Bearer' },

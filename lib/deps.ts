@@ -8,7 +8,9 @@ import { getOrCreateSetting } from '../db/settings.ts';
 import { createGoogleVerifier, type GoogleVerifier } from './google.ts';
 import { JwtService } from './jwt.ts';
 import type { Logger } from './logger.ts';
+import { loadMailTemplates, type MailTemplates } from './mail.ts';
 import { PasswordHasher } from './passwords.ts';
+import { Readiness } from './readiness.ts';
 import { UseRecorder } from './useRecorder.ts';
 
 export interface Deps {
@@ -24,6 +26,10 @@ export interface Deps {
   /** Record API key and session uses in batches (last_used_at within a minute, no write per request). */
   keyUses: UseRecorder;
   sessionUses: UseRecorder;
+  /** The checked mail templates (built-in, or from MAIL_TEMPLATES_DIR). */
+  mailTemplates: MailTemplates;
+  /** Pending migrations or a shutdown make /readyz answer 503. */
+  readiness: Readiness;
   /** Nudges the email delivery worker after a transaction that queued mail has committed. */
   wakeOutboxWorker: () => void;
 }
@@ -33,11 +39,13 @@ export async function createDeps(config: Readonly<Config>, db: Db, log: Logger):
   // database, so every instance on that database and every restart share it.
   const secret =
     config.jwtSecret ?? (await getOrCreateSetting(db, 'jwt_secret', () => randomBytes(48).toString('base64url')));
+  const hasher = new PasswordHasher(config.scrypt, config.kdfConcurrency, config.kdfMaxQueue);
+  await hasher.ready();
   return {
     config,
     db,
     log,
-    hasher: new PasswordHasher(config.scrypt, config.kdfConcurrency, config.kdfMaxQueue),
+    hasher,
     jwt: new JwtService({
       secret,
       ttlSeconds: config.jwtTtlSeconds,
@@ -48,6 +56,8 @@ export async function createDeps(config: Readonly<Config>, db: Db, log: Logger):
     google: createGoogleVerifier(config),
     keyUses: new UseRecorder(db, log, 'API key', touchApiKeys),
     sessionUses: new UseRecorder(db, log, 'session', touchSessions),
+    mailTemplates: loadMailTemplates(config),
+    readiness: new Readiness(),
     wakeOutboxWorker: () => {},
   };
 }

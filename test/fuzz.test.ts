@@ -265,9 +265,26 @@ const extraHeaders = fc.array(
 
 function pathFor(op: Operation, creds: Credentials): fc.Arbitrary<string> {
   if (!op.template.includes('{key_id}')) return fc.constant(op.template);
+  // Other spellings PostgreSQL would read or half-read as a uuid: each must be a 400, never a 500.
+  const spelled = fc
+    .tuple(fc.oneof(fc.uuid(), fc.constant(creds.apiKeyId)), fc.integer({ min: 0, max: 7 }))
+    .map(
+      ([u, how]) =>
+        [
+          `urn:uuid:${u}`,
+          `URN:UUID:${u.toUpperCase()}`,
+          `{${u}}`,
+          encodeSegment(`{${u}}`),
+          u.replaceAll('-', ''),
+          u.toUpperCase(),
+          `${u}%20`,
+          `${u.slice(0, 8)}-${u.slice(9, 13)}${u.slice(14)}`,
+        ][how]!,
+    );
   const id = fc.oneof(
     fc.uuid(),
     fc.constant(creds.apiKeyId),
+    spelled,
     nastyString.map(encodeSegment),
     fc.constantFrom('', '..', '%2e%2e', 'null', '0'),
   );

@@ -2,7 +2,8 @@
 // when DATABASE_URL is set), with rows in the tables, so a `down` that no longer matches its `up`
 // is found here rather than during a rollback in production.
 import { expect } from 'chai';
-import { migrate, openDatabase, rollbackAll, type Db } from '../db/knex.ts';
+import { openDatabase, type Db } from '../db/knex.ts';
+import { migrate, rollbackAll } from '../db/migrate.ts';
 import { migrationSource } from '../db/migrations/index.ts';
 import { DB_LABEL, freshDatabase } from './support/database.ts';
 

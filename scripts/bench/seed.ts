@@ -22,7 +22,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { migrate, openDatabase } from '../../db/knex.ts';
+import { openDatabase } from '../../db/knex.ts';
+import { migrate } from '../../db/migrate.ts';
 import { newApiKey } from '../../lib/apiKeys.ts';
 import { PasswordHasher, type ScryptParams } from '../../lib/passwords.ts';
 
