@@ -152,7 +152,7 @@ export async function linkGoogleByEmail(
  * leave an account with no way in; and in the same transaction ends the sessions opened with
  * Google (API.md: unlinking revokes them). undefined when the condition did not hold. */
 export async function unlinkGoogleSub(db: Db, id: string): Promise<AccountRow | undefined> {
-  return db.transaction(async (trx) => {
+  return withRetry(db, async (trx) => {
     const [row] = await trx<AccountRow>('accounts')
       .where({ id })
       .whereNotNull('google_sub')
