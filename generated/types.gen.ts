@@ -796,7 +796,7 @@ export type RefreshSessionErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -841,7 +841,7 @@ export type LogoutErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -882,7 +882,7 @@ export type ListSessionsErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -936,7 +936,7 @@ export type RevokeSessionErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
