@@ -3,6 +3,8 @@
 // in `ps` and which shells keep in their history. One-time secrets (a recovery token, a
 // verification code) may still be given as an option for convenience, with a warning; left out,
 // they are asked for the same way: a hidden prompt, or the first line of stdin.
+import fs from 'node:fs';
+import readline from 'node:readline/promises';
 import { CliError, EXIT_INTERRUPTED, usageError } from './exit.ts';
 
 /** Long enough for any password the API accepts (256 characters, up to 4 bytes each). */
@@ -61,6 +63,44 @@ async function fromStdin(take: 'line' | 'rest'): Promise<string> {
   const end = left.indexOf('\n');
   stdinUsed += end < 0 ? left.length : end + 1;
   return (end < 0 ? left : left.slice(0, end)).replace(/\r$/, '');
+}
+
+/** A secret that is not a password (a code, an ID token): a hidden prompt, or stdin's first line. */
+export const readSecret = readOneTimeSecret;
+
+/** Reads a file's content, or stdin for `-`, e.g. an ID token saved by another tool. */
+export async function readFileOrStdin(file: string, what: string): Promise<string> {
+  let value: string;
+  if (file === '-') value = await readStdin();
+  else {
+    try {
+      value = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      throw usageError(`cannot read ${what} from ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
+  value = value.trim();
+  if (value === '' || value.length > MAX_STDIN_BYTES) throw usageError(`${file}: not ${what}`);
+  return value;
+}
+
+/** Two passwords on stdin, one a line (the current one, then the new one). */
+export async function readPasswordPair(): Promise<[string, string]> {
+  const lines = (await readStdin()).replace(/\r?\n$/, '').split(/\r?\n/);
+  if (lines.length !== 2 || !lines[0] || !lines[1])
+    throw usageError('--password-stdin: give two lines, the current password and then the new one');
+  return [lines[0], lines[1]];
+}
+
+/** A visible one-line answer at the terminal (what the person types is meant to be seen). */
+export async function promptLine(question: string): Promise<string> {
+  if (!process.stdin.isTTY) throw usageError('no terminal to ask on');
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  try {
+    return (await rl.question(question)).trim();
+  } finally {
+    rl.close();
+  }
 }
 
 async function readStdin(): Promise<string> {

@@ -8,7 +8,10 @@
 import { type Db, deleteInBatches } from './knex.ts';
 
 /** Messages: rendered and sent by the worker. */
-export type MailKind = 'verify_email' | 'reset_password';
+export type MailKind = 'verify_email' | 'reset_password' | 'email_change_code' | 'email_changed' | 'account_deleted';
+/** Messages whose row forgets its recipient and payload once sent: the goodbye to a deleted
+ * account is the one trace of it, and only until it has gone out. */
+const FORGOTTEN_WHEN_SENT: MailKind[] = ['account_deleted'];
 /** Jobs: turned into a message (or dropped) by the worker, never sent themselves. */
 export type JobKind = 'verification_request' | 'recovery_request';
 
@@ -47,22 +50,45 @@ export async function enqueueMail(
     kind: MailKind;
     recipient: string;
     payload?: Record<string, unknown>;
-    secret: string;
-    expiresInSeconds: number;
+    /** A code or token; notices carry none. */
+    secret?: string;
+    /** The secret's lifetime; required with a secret. */
+    expiresInSeconds?: number;
   },
 ): Promise<void> {
   await db('outbox').insert({
     kind: mail.kind,
     recipient: mail.recipient,
     payload: JSON.stringify(mail.payload ?? {}),
-    secret: mail.secret,
-    expires_at: db.raw('now() + make_interval(secs => ?)', [mail.expiresInSeconds]),
+    secret: mail.secret ?? null,
+    expires_at:
+      mail.expiresInSeconds === undefined ? null : db.raw('now() + make_interval(secs => ?)', [mail.expiresInSeconds]),
   });
 }
 
-/** Drops the unsent messages of this kind to this address: the code they carry was replaced. */
-export async function dropUnsentMail(db: Db, kind: MailKind, recipient: string): Promise<void> {
-  await db('outbox').where({ kind, recipient }).whereNull('sent_at').whereNull('failed_at').delete().returning('id');
+/** Drops the unsent messages of this kind to this address (or naming this account in their
+ * payload): the code they carry was replaced. */
+export async function dropUnsentMail(
+  db: Db,
+  kind: MailKind,
+  to: { recipient: string } | { accountId: string },
+): Promise<void> {
+  const unsent = db('outbox').where({ kind }).whereNull('sent_at').whereNull('failed_at');
+  if ('recipient' in to) unsent.where({ recipient: to.recipient });
+  else unsent.whereRaw(`payload->>'account_id' = ?`, [to.accountId]);
+  await unsent.delete().returning('id');
+}
+
+/**
+ * Deletes every row, queued or sent, that belongs to an account: addressed to its email, or
+ * naming it in the payload (by id, or by the username that mails before an email change carry).
+ */
+export async function deleteMailOf(db: Db, account: { id: string; email: string; username: string }): Promise<void> {
+  await db('outbox')
+    .where({ recipient: account.email })
+    .orWhereRaw(`payload->>'account_id' = ?`, [account.id])
+    .orWhereRaw(`payload->>'username' = ?`, [account.username])
+    .delete();
 }
 
 /** One row, the same statement whether or not an account has this (normalised) email. */
@@ -94,7 +120,16 @@ export async function claimDueRow(db: Db, leaseSeconds: number, jobsOnly = false
 
 /** Sent: the secret is erased, the row stays as a record. */
 export async function markMailSent(db: Db, id: number): Promise<void> {
-  await db('outbox').where({ id }).update({ sent_at: db.fn.now(), secret: null, last_error: null });
+  const forget = db.raw(`kind = any(?)`, [FORGOTTEN_WHEN_SENT]);
+  await db('outbox')
+    .where({ id })
+    .update({
+      sent_at: db.fn.now(),
+      secret: null,
+      last_error: null,
+      recipient: db.raw(`case when ? then '' else recipient end`, [forget]),
+      payload: db.raw(`case when ? then '{}'::jsonb else payload end`, [forget]),
+    });
 }
 
 /** Gives a message (or job) up: never tried again, its secret erased. False if it had finished already. */

@@ -63,3 +63,8 @@ export const deleteExpiredCounters = (db: Db, olderThanSeconds: number, batch = 
     [olderThanSeconds],
     batch,
   );
+
+/** Forgets these counters (the attempts of an account that no longer exists). */
+export async function deleteCounters(db: Db, keys: string[]): Promise<void> {
+  await db('rate_limits').whereIn('key', keys).delete();
+}

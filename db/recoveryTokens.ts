@@ -66,7 +66,7 @@ export async function redeemRecoveryToken(
     updated_at: trx.fn.now(),
   });
   await endSessions(trx, accountId);
-  await trx('recovery_tokens').where({ account_id: accountId }).whereNull('used_at').update({ used_at: trx.fn.now() });
+  await useUpRecoveryTokens(trx, accountId);
   await trx('verification_codes').where({ account_id: accountId }).delete();
   await trx('api_keys').where({ account_id: accountId }).whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
   // The other tokens are spent: recovery mail still waiting to carry one never goes out.
@@ -78,6 +78,11 @@ export async function redeemRecoveryToken(
     .delete()
     .returning('id');
   return accountId;
+}
+
+/** Every outstanding recovery token of the account stops working. */
+export async function useUpRecoveryTokens(db: Db, accountId: string): Promise<void> {
+  await db('recovery_tokens').where({ account_id: accountId }).whereNull('used_at').update({ used_at: db.fn.now() });
 }
 
 /**

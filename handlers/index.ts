@@ -2,11 +2,15 @@
 // function and test share the operationId as their name. The map is checked against the
 // operationIds of openapi.yaml: a missing or an extra handler fails tsc.
 import type { OperationId } from '../http/operation.ts';
+import { changeEmail } from './changeEmail.ts';
+import { changePassword } from './changePassword.ts';
 import { createApiKey } from './createApiKey.ts';
+import { deleteAccount } from './deleteAccount.ts';
 import { forgotPassword } from './forgotPassword.ts';
 import { getAccount } from './getAccount.ts';
 import { googleSignIn } from './googleSignIn.ts';
 import { healthz } from './healthz.ts';
+import { linkGoogle } from './linkGoogle.ts';
 import { listApiKeys } from './listApiKeys.ts';
 import { listSessions } from './listSessions.ts';
 import { login } from './login.ts';
@@ -20,6 +24,7 @@ import { revokeApiKey } from './revokeApiKey.ts';
 import { revokeSession } from './revokeSession.ts';
 import { unlinkGoogle } from './unlinkGoogle.ts';
 import { verifyEmail } from './verifyEmail.ts';
+import { verifyEmailChange } from './verifyEmailChange.ts';
 
 export const handlers = {
   register,
@@ -38,6 +43,11 @@ export const handlers = {
   logout,
   listSessions,
   revokeSession,
+  changePassword,
+  changeEmail,
+  verifyEmailChange,
+  linkGoogle,
+  deleteAccount,
   healthz,
   readyz,
 } satisfies Record<OperationId, (...args: never[]) => Promise<unknown>>;

@@ -7,7 +7,7 @@ import { touchSessions } from '../db/sessions.ts';
 import { getOrCreateSetting } from '../db/settings.ts';
 import { createGoogleVerifier, type GoogleVerifier } from './google.ts';
 import { JwtService } from './jwt.ts';
-import { LimitKeys } from './limits.ts';
+import { type LimitKeys, limitKeysFor } from './limits.ts';
 import type { Logger } from './logger.ts';
 import { loadMailTemplates, type MailTemplates } from './mail.ts';
 import { PasswordHasher } from './passwords.ts';
@@ -57,7 +57,7 @@ export async function createDeps(config: Readonly<Config>, db: Db, log: Logger):
     }),
     codeKey: Buffer.from(hkdfSync('sha256', secret, 'rst-auth', 'one-time codes and tokens', 32)),
     // A key of its own (HKDF info), so a counter key never equals a code or token hash.
-    limitKeys: new LimitKeys(Buffer.from(hkdfSync('sha256', secret, 'rst-auth', 'rate-limit keys', 32))),
+    limitKeys: limitKeysFor(secret),
     google: createGoogleVerifier(config),
     keyUses: new UseRecorder(db, log, 'API key', touchApiKeys),
     sessionUses: new UseRecorder(db, log, 'session', touchSessions),

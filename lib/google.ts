@@ -7,12 +7,16 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { OAuth2Client, type TokenPayload } from 'google-auth-library';
 import type { Config } from '../config.ts';
+import type { Logger } from './logger.ts';
+import { googleNotConfigured, problem } from './problems.ts';
 
 export interface GoogleIdentity {
   /** Google's stable account id: the only thing an account is linked by. */
   sub: string;
   /** Lower-cased; Google has verified it. */
   email: string;
+  /** When Google issued the token (`iat`, seconds since the epoch): re-authentication wants it fresh. */
+  issuedAt: number;
   /**
    * Google is the authority for this address: a Gmail address, or a Workspace token whose `hd`
    * (hosted domain) is the email's own domain. Only then may the email alone link the Google
@@ -130,7 +134,34 @@ export function createGoogleVerifier(config: Readonly<Config>): GoogleVerifier |
           return { refused: 'nonce' };
       }
       const lowered = email.toLowerCase();
-      return { identity: { sub, email: lowered, authoritative: isAuthoritative(lowered, payload.hd) } };
+      // verifyIdToken has refused a token without a numeric iat already.
+      return {
+        identity: { sub, email: lowered, issuedAt: payload.iat, authoritative: isAuthoritative(lowered, payload.hd) },
+      };
     },
   };
+}
+
+/**
+ * Verifies a credential for a handler: 503 google_not_configured without GOOGLE_CLIENT_ID, 503
+ * service_unavailable (with Retry-After) when Google's certificates cannot be read — the server's
+ * trouble, not the client's credential — and otherwise the verdict.
+ */
+export async function checkGoogleCredential(
+  google: GoogleVerifier | null,
+  log: Logger,
+  credential: string,
+  nonce?: string,
+): Promise<GoogleVerdict> {
+  if (!google) throw googleNotConfigured();
+  try {
+    return await google.verify(credential, nonce);
+  } catch (err) {
+    if (!(err instanceof GoogleUnavailable)) throw err;
+    log.warn({ cause: err.message }, 'Google certificates could not be fetched');
+    throw problem('service_unavailable', {
+      detail: "Google's signing certificates cannot be read right now; retry shortly.",
+      headers: { 'Retry-After': '30' },
+    });
+  }
 }

@@ -3,7 +3,7 @@
 // like the code key, see deps.ts): the table holds no emails, and without the secret nobody can
 // tell from it which email or address a counter belongs to (a plain SHA-256 of an email is one
 // dictionary lookup away from the email).
-import { createHmac } from 'node:crypto';
+import { createHmac, hkdfSync } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { RateRule } from '../config.ts';
 import type { Db } from '../db/knex.ts';
@@ -62,7 +62,40 @@ export class LimitKeys {
   ofIp(name: string, ip: string): string {
     return this.of(name, clientNetwork(ip));
   }
+
+  /** The counters keyed by an email address: sign-in failures, wrong codes, resend and forgot
+   * requests, email changes to it. */
+  emailCounters(email: string): string[] {
+    return [
+      'login-id',
+      'verify-fail',
+      'resend-minute',
+      'resend-hour',
+      'forgot-minute',
+      'forgot-hour',
+      'email-change-minute',
+      'email-change-hour',
+    ].map((name) => this.of(name, email));
+  }
+
+  /**
+   * The counters that name an account, as the operations key them: by its username, by its email
+   * and the address of a pending email change, and its own email changes. Counters by IP name a
+   * network, not an account, and stay.
+   */
+  countersOf(account: { id: string; username: string; email: string }, pendingEmail?: string): string[] {
+    return [
+      this.of('login-id', account.username),
+      this.of('email-change-account', account.id),
+      ...this.emailCounters(account.email),
+      ...(pendingEmail ? this.emailCounters(pendingEmail) : []),
+    ];
+  }
 }
+
+/** The counter keys of a server whose JWT secret (or generated secret) is `secret`. */
+export const limitKeysFor = (secret: string): LimitKeys =>
+  new LimitKeys(Buffer.from(hkdfSync('sha256', secret, 'rst-auth', 'rate-limit keys', 32)));
 
 /**
  * Counts one attempt against each rule and throws 429 (with Retry-After) when any is over. The
