@@ -1,11 +1,11 @@
 // What every handler may use, built once at start from the validated config.
-import { hkdfSync, randomBytes } from 'node:crypto';
+import { createPrivateKey, hkdfSync, randomBytes } from 'node:crypto';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/knex.ts';
 import { getOrCreateSetting } from '../db/settings.ts';
 import { KeyUseRecorder } from './apiKeys.ts';
 import { createGoogleVerifier, type GoogleVerifier } from './google.ts';
-import { JwtService } from './jwt.ts';
+import { generatePrivateKeyPem, JwtService, type JwtSigning } from './jwt.ts';
 import type { Logger } from './logger.ts';
 import { PasswordHasher } from './passwords.ts';
 
@@ -36,7 +36,7 @@ export async function createDeps(config: Readonly<Config>, db: Db, log: Logger):
     log,
     hasher: new PasswordHasher(config.scrypt, config.kdfConcurrency, config.kdfMaxQueue),
     jwt: new JwtService({
-      secret,
+      ...(await jwtSigning(config, db, secret)),
       ttlSeconds: config.jwtTtlSeconds,
       issuer: config.jwtIssuer,
       audience: config.jwtAudience,
@@ -46,4 +46,19 @@ export async function createDeps(config: Readonly<Config>, db: Db, log: Logger):
     keyUses: new KeyUseRecorder(db, log),
     wakeOutboxWorker: () => {},
   };
+}
+
+/**
+ * What signs the sessions. Without JWT_PRIVATE_KEYS (refused in production) an asymmetric
+ * algorithm gets one key generated once and kept in the database, like the HS256 secret, so
+ * restarts and instances agree on it and the JWKS stays the same.
+ */
+async function jwtSigning(config: Readonly<Config>, db: Db, secret: string): Promise<JwtSigning> {
+  const algorithm = config.jwtAlgorithm;
+  if (algorithm === 'HS256') return { algorithm, secret };
+  if (config.jwtPrivateKeys.length > 0) return { algorithm, privateKeys: config.jwtPrivateKeys };
+  const pem = await getOrCreateSetting(db, `jwt_private_key_${algorithm.toLowerCase()}`, () =>
+    generatePrivateKeyPem(algorithm),
+  );
+  return { algorithm, privateKeys: [createPrivateKey(pem)] };
 }
