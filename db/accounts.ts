@@ -1,5 +1,5 @@
 // Rows in, rows out for the accounts table. No HTTP here and no generated types.
-import { type Db, selectRows } from './knex.ts';
+import type { Db, Lookup } from './knex.ts';
 
 export interface AccountRow {
   id: string;
@@ -164,7 +164,8 @@ const SESSION_LOOKUP = {
   text: `select ${ownerColumns('a')} from accounts a where a.id = $1`,
 };
 
-export async function findAccountForSession(db: Db, id: string): Promise<OwnerRow | undefined> {
-  if (!UUID.test(id)) return undefined;
-  return (await selectRows<OwnerRow>(db, SESSION_LOOKUP, [id]))[0];
+/** The statement that finds a session's owner, for authenticated requests and introspection
+ * alike; undefined for a subject that cannot name an account. */
+export function sessionLookup(id: string): Lookup | undefined {
+  return UUID.test(id) ? { statement: SESSION_LOOKUP, values: [id] } : undefined;
 }

@@ -59,6 +59,18 @@ export async function ping(db: Db): Promise<void> {
 /** Driver-independent row count: pg returns int8 as string unless parsed, PGlite returns numbers. */
 export const toCount = (v: unknown): number => Number(v ?? 0);
 
+/** A constant SQL text with $n parameters, and the name it is prepared under on PostgreSQL. */
+export interface Statement {
+  name: string;
+  text: string;
+}
+
+/** A statement and its values: how a credential's owner is found (see lib/credentials.ts). */
+export interface Lookup {
+  statement: Statement;
+  values: unknown[];
+}
+
 /**
  * A constant statement run straight on a connection of the knex pool, for the authenticated-read
  * hot path: the query builder would compile the same SQL again on every request (measured: about
@@ -68,11 +80,7 @@ export const toCount = (v: unknown): number => Number(v ?? 0);
  * text. pg and PGlite connections both answer `query(...)` with `{ rows }`, with the same type
  * parsing knex would give.
  */
-export async function selectRows<T>(
-  db: Db,
-  statement: { name: string; text: string },
-  values: unknown[],
-): Promise<T[]> {
+export async function selectRows<T>(db: Db, statement: Statement, values: unknown[]): Promise<T[]> {
   const connection = await db.client.acquireConnection();
   try {
     const result =

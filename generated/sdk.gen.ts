@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.ts';
 import type { Client, ClientMeta, Options as Options2, RequestResult, TDataShape } from './client/index.ts';
-import type { CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, ForgotPasswordData, ForgotPasswordErrors, ForgotPasswordResponses, GetAccountData, GetAccountErrors, GetAccountResponses, GoogleSignInData, GoogleSignInErrors, GoogleSignInResponses, HealthzData, HealthzErrors, HealthzResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, LoginData, LoginErrors, LoginResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RegisterData, RegisterErrors, RegisterResponses, ResendVerificationData, ResendVerificationErrors, ResendVerificationResponses, ResetPasswordData, ResetPasswordErrors, ResetPasswordResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, UnlinkGoogleData, UnlinkGoogleErrors, UnlinkGoogleResponses, VerifyEmailData, VerifyEmailErrors, VerifyEmailResponses } from './types.gen.ts';
+import type { CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, ForgotPasswordData, ForgotPasswordErrors, ForgotPasswordResponses, GetAccountData, GetAccountErrors, GetAccountResponses, GetJwksData, GetJwksErrors, GetJwksResponses, GoogleSignInData, GoogleSignInErrors, GoogleSignInResponses, HealthzData, HealthzErrors, HealthzResponses, IntrospectData, IntrospectErrors, IntrospectResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, LoginData, LoginErrors, LoginResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RegisterData, RegisterErrors, RegisterResponses, ResendVerificationData, ResendVerificationErrors, ResendVerificationResponses, ResetPasswordData, ResetPasswordErrors, ResetPasswordResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, UnlinkGoogleData, UnlinkGoogleErrors, UnlinkGoogleResponses, VerifyEmailData, VerifyEmailErrors, VerifyEmailResponses } from './types.gen.ts';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -140,10 +140,14 @@ export const resetPassword = <ThrowOnError extends boolean = false>(options: Opt
 /**
  * List API keys
  *
- * Active keys of the signed-in account, newest first. Never the key or its hash. Needs a JWT session.
+ * Active keys of the signed-in account (not revoked, not expired), newest first. Never the key or its hash. Needs a JWT session.
  */
 export const listApiKeys = <ThrowOnError extends boolean = false>(options?: Options<ListApiKeysData, ThrowOnError>): RequestResult<ListApiKeysResponses, ListApiKeysErrors, ThrowOnError> => (options?.client ?? client).get<ListApiKeysResponses, ListApiKeysErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Key', type: 'apiKey' }],
+    security: [{
+            key: 'bearerAuth',
+            scheme: 'bearer',
+            type: 'http'
+        }, { name: 'X-API-Key', type: 'apiKey' }],
     url: '/v1/auth/api-keys',
     ...options
 });
@@ -152,9 +156,17 @@ export const listApiKeys = <ThrowOnError extends boolean = false>(options?: Opti
  * Create an API key
  *
  * The raw key is in this response only; the service keeps a hash. Needs a JWT session.
+ * Optional `scopes` are kept for the product to read through introspection (rst does not
+ * interpret them); with `expires_in_days` the key is refused from `expires_at` on, like a
+ * revoked one, and no longer listed.
+ *
  */
 export const createApiKey = <ThrowOnError extends boolean = false>(options: Options<CreateApiKeyData, ThrowOnError>): RequestResult<CreateApiKeyResponses, CreateApiKeyErrors, ThrowOnError> => (options.client ?? client).post<CreateApiKeyResponses, CreateApiKeyErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Key', type: 'apiKey' }],
+    security: [{
+            key: 'bearerAuth',
+            scheme: 'bearer',
+            type: 'http'
+        }, { name: 'X-API-Key', type: 'apiKey' }],
     url: '/v1/auth/api-keys',
     ...options,
     headers: {
@@ -169,10 +181,54 @@ export const createApiKey = <ThrowOnError extends boolean = false>(options: Opti
  * The key stops working at once. Needs a JWT session.
  */
 export const revokeApiKey = <ThrowOnError extends boolean = false>(options: Options<RevokeApiKeyData, ThrowOnError>): RequestResult<RevokeApiKeyResponses, RevokeApiKeyErrors, ThrowOnError> => (options.client ?? client).delete<RevokeApiKeyResponses, RevokeApiKeyErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Key', type: 'apiKey' }],
+    security: [{
+            key: 'bearerAuth',
+            scheme: 'bearer',
+            type: 'http'
+        }, { name: 'X-API-Key', type: 'apiKey' }],
     url: '/v1/auth/api-keys/{key_id}',
     ...options
 });
+
+/**
+ * Inspect a user's JWT or API key (for a product's backend)
+ *
+ * RFC 7662 in spirit, JSON in and out. A product's backend sends the token its user
+ * presented, authenticated with its own service key (`rst_svc_…`, created by the operator
+ * with `npm run service-key -- create NAME`). The answer is `{"active": false}` (200) for
+ * anything not valid right now — malformed, unknown, expired, revoked, wrongly signed, or a
+ * service key — and never a 4xx for the inspected token; else `active: true` with the
+ * owner and the token's facts. The same checks as an authenticated read decide it, in one
+ * database statement. rst does not interpret `scopes`: the product does.
+ *
+ * Limited per service key (`RATE_LIMIT_INTROSPECT`, default 6000 per minute), not per IP;
+ * an inactive token never counts against the caller's IP.
+ *
+ */
+export const introspect = <ThrowOnError extends boolean = false>(options: Options<IntrospectData, ThrowOnError>): RequestResult<IntrospectResponses, IntrospectErrors, ThrowOnError> => (options.client ?? client).post<IntrospectResponses, IntrospectErrors, ThrowOnError>({
+    security: [{
+            key: 'serviceKey',
+            scheme: 'bearer',
+            type: 'http'
+        }],
+    url: '/v1/auth/introspect',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * The public keys that verify rst's JWTs
+ *
+ * A JSON Web Key Set (RFC 7517) of the keys that verify session JWTs when `JWT_ALGORITHM`
+ * is `EdDSA` or `ES256`: the signing key first, then any older key still accepted. A token's
+ * `kid` names its key. With `HS256` the set is empty (the shared secret is never published).
+ * Cacheable for 5 minutes.
+ *
+ */
+export const getJwks = <ThrowOnError extends boolean = false>(options?: Options<GetJwksData, ThrowOnError>): RequestResult<GetJwksResponses, GetJwksErrors, ThrowOnError> => (options?.client ?? client).get<GetJwksResponses, GetJwksErrors, ThrowOnError>({ url: '/.well-known/jwks.json', ...options });
 
 /**
  * Account summary, plan source and sign-in methods
@@ -180,7 +236,11 @@ export const revokeApiKey = <ThrowOnError extends boolean = false>(options: Opti
  * CLI-safe account and auth state for the owner of the JWT or API key.
  */
 export const getAccount = <ThrowOnError extends boolean = false>(options?: Options<GetAccountData, ThrowOnError>): RequestResult<GetAccountResponses, GetAccountErrors, ThrowOnError> => (options?.client ?? client).get<GetAccountResponses, GetAccountErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Key', type: 'apiKey' }],
+    security: [{
+            key: 'bearerAuth',
+            scheme: 'bearer',
+            type: 'http'
+        }, { name: 'X-API-Key', type: 'apiKey' }],
     url: '/v1/me/account',
     ...options
 });
@@ -191,7 +251,11 @@ export const getAccount = <ThrowOnError extends boolean = false>(options?: Optio
  * Allowed only when the account can still sign in with a password.
  */
 export const unlinkGoogle = <ThrowOnError extends boolean = false>(options?: Options<UnlinkGoogleData, ThrowOnError>): RequestResult<UnlinkGoogleResponses, UnlinkGoogleErrors, ThrowOnError> => (options?.client ?? client).post<UnlinkGoogleResponses, UnlinkGoogleErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Key', type: 'apiKey' }],
+    security: [{
+            key: 'bearerAuth',
+            scheme: 'bearer',
+            type: 'http'
+        }, { name: 'X-API-Key', type: 'apiKey' }],
     url: '/v1/me/google/unlink',
     ...options
 });

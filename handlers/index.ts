@@ -5,8 +5,10 @@ import type { OperationId } from '../http/operation.ts';
 import { createApiKey } from './createApiKey.ts';
 import { forgotPassword } from './forgotPassword.ts';
 import { getAccount } from './getAccount.ts';
+import { getJwks } from './getJwks.ts';
 import { googleSignIn } from './googleSignIn.ts';
 import { healthz } from './healthz.ts';
+import { introspect } from './introspect.ts';
 import { listApiKeys } from './listApiKeys.ts';
 import { login } from './login.ts';
 import { readyz } from './readyz.ts';
@@ -30,6 +32,8 @@ export const handlers = {
   revokeApiKey,
   getAccount,
   unlinkGoogle,
+  introspect,
+  getJwks,
   healthz,
   readyz,
 } satisfies Record<OperationId, (...args: never[]) => Promise<unknown>>;
