@@ -132,7 +132,11 @@ describe(`API keys (${DB_LABEL})`, () => {
       prefix: key.prefix,
       created_at: key.created_at,
       last_used_at: null,
+      scopes: [],
+      expires_at: null,
     });
+    expect(key).to.include({ expires_at: null });
+    expect(key.scopes).to.deep.equal([]);
     const listed = JSON.stringify(list);
     expect(listed).not.to.include(key.raw_key.slice(4, 40));
     expect(listed).not.to.include(sha256(key.raw_key));

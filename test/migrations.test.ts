@@ -25,6 +25,7 @@ describe('migrations (PGlite)', () => {
         'outbox',
         'rate_limits',
         'recovery_tokens',
+        'service_keys',
         'settings',
         'verification_codes',
       ]);
@@ -32,7 +33,7 @@ describe('migrations (PGlite)', () => {
       expect(await tables()).to.deep.equal([]);
       await migrate(db);
       await db('accounts').insert({ username: 'again', email: 'again@example.test' });
-      expect((await tables()).length).to.equal(7);
+      expect((await tables()).length).to.equal(8);
     } finally {
       await db.destroy();
       fs.rmSync(dir, { recursive: true, force: true });

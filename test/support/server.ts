@@ -60,6 +60,9 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Run on the same database as this server (a second instance). */
   shareDatabaseWith?: TestServer;
+  /** Run on this fresh database (prepared beforehand, e.g. by a command of the service); the
+   * server then owns it and drops it when it stops. */
+  database?: TestDatabase;
   /** host:port the server dials instead of PostgreSQL's own (a test's TCP proxy); sql() still goes direct. */
   connectThrough?: string;
   /** The file to run, relative to the project (default server.ts; dist/server.js is what npm start runs). */
@@ -81,7 +84,8 @@ function logLines(output: string): Record<string, unknown>[] {
 }
 
 export async function startServer(opts: StartOptions = {}): Promise<TestServer> {
-  const database = opts.shareDatabaseWith ? sharedDatabase(opts.shareDatabaseWith.database) : await freshDatabase();
+  const database =
+    opts.database ?? (opts.shareDatabaseWith ? sharedDatabase(opts.shareDatabaseWith.database) : await freshDatabase());
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '',
