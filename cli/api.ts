@@ -1,15 +1,16 @@
 // Where the CLI talks to the server: which server, with which credential, and how an answer
-// becomes output or an exit code. Every request goes through the generated SDK with a client
-// made here; nothing in the CLI builds a URL or a fetch of its own.
-import { createClient, type Client } from '../generated/client/index.ts';
-import type { Problem } from '../generated/types.gen.ts';
-import pkg from '../package.json' with { type: 'json' };
+// becomes output or an exit code. Every request goes through @rst-auth/sdk with a client made
+// here; nothing in the CLI builds a URL or a fetch of its own.
+import { createRequire } from 'node:module';
+import { type Client, createRstClient, isProblem } from '@rst-auth/sdk';
 import { refusal, usageError } from './exit.ts';
 import { type Profile, profilePath, readProfile } from './profile.ts';
 
 export const DEFAULT_URL = 'http://127.0.0.1:3000';
 const TIMEOUT_MS = 30_000;
-export const VERSION = pkg.version;
+// The package's own name resolves to itself (Node's self-reference), from the source folder and from
+// an installed copy alike; require() reads JSON without Node 20's experimental-JSON-modules warning.
+export const VERSION = (createRequire(import.meta.url)('@rst-auth/cli/package.json') as { version: string }).version;
 
 export interface GlobalOptions {
   url?: string;
@@ -74,11 +75,10 @@ export function openSession(opts: GlobalOptions, env: NodeJS.ProcessEnv = proces
   else if (profile.token && sameServer(profile.url, url)) credential = { token: profile.token, source: 'profile' };
 
   const token = credential?.token;
-  const client = createClient({
+  // The SDK sends either credential as `Authorization: Bearer` (RFC 6750) only.
+  const { client } = createRstClient({
     baseUrl: url,
-    // Only as `Authorization: Bearer` (RFC 6750), which takes JWTs and rst_ keys alike; the SDK
-    // would otherwise also copy the token into X-API-Key.
-    auth: (scheme) => (scheme.type === 'http' ? token : undefined),
+    ...(credential?.source === 'RST_API_KEY' ? { apiKey: token } : { token }),
     headers: { 'User-Agent': `rst-cli/${VERSION}` },
     // An auth API never redirects; following one could carry the bearer token elsewhere.
     redirect: 'error',
@@ -102,12 +102,6 @@ interface SdkResult<T> {
   error?: unknown;
   response?: Response;
 }
-
-const isProblem = (body: unknown): body is Problem =>
-  !!body &&
-  typeof body === 'object' &&
-  typeof (body as Problem).title === 'string' &&
-  typeof (body as Problem).code === 'string';
 
 /** Awaits an SDK call: the data of a 2xx answer, or a CliError (exit 1) describing the refusal. */
 export async function call<T>(s: Session, pending: Promise<SdkResult<T>>): Promise<T> {

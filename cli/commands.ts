@@ -1,4 +1,4 @@
-// What each rst command does. Each one makes at most one API call through the generated SDK and
+// What each rst command does. Each one makes at most one API call through @rst-auth/sdk and
 // prints either a summary (stdout), notes for the person at the terminal (stderr), or, with
 // --json, the API's JSON alone.
 import {
@@ -13,7 +13,7 @@ import {
   revokeApiKey,
   unlinkGoogle,
   verifyEmail,
-} from '../generated/sdk.gen.ts';
+} from '@rst-auth/sdk';
 import { call, type GlobalOptions, openSession, requireCredential } from './api.ts';
 import { profilePath, readProfile, writeProfile } from './profile.ts';
 import { accountSummary, clean, keysTable, note, out, printJson } from './render.ts';

@@ -1,5 +1,5 @@
 // Human-readable output. `--json` bypasses all of it and prints the API's own JSON.
-import type { Account, ApiKey } from '../generated/types.gen.ts';
+import type { Account, ApiKey } from '@rst-auth/sdk';
 
 export const out = (text: string): void => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 /** Notes for the person at the terminal, kept off stdout so pipes carry only the result. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// rst: the command-line client of rst auth, built only on the generated SDK.
+// rst: the command-line client of rst auth, built only on @rst-auth/sdk.
 // Exit codes: 0 ok, 1 the server refused (a problem answer) or could not be reached (or the
 // profile could not be written), 2 usage error, 130 Ctrl-C at a password prompt.
 import { Command, CommanderError } from 'commander';

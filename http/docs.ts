@@ -52,8 +52,10 @@ const PAGE = `<!doctype html>
 <body>
   <header class="rst-bar">
     <span class="rst-brand">rst auth API</span>
-    <span class="rst-hint">Press <strong>Authorize</strong> and paste a JWT from <code>POST /v1/auth/login</code> or an <code>rst_</code> API key; <strong>Try it out</strong> then sends real requests to this server.</span>
+    <span class="rst-hint">Sign in with <strong>Try it out</strong> on <code>POST /v1/auth/login</code> (or <code>/v1/auth/google</code>): the token it returns fills the auth bar. Or press <strong>Authorize</strong> and paste a JWT or an <code>rst_</code> API key. Requests go to this server.</span>
+    <label class="rst-remember"><input type="checkbox" id="rst-remember"> Remember authorization in this browser</label>
     <nav><a href="openapi.json">openapi.json</a> <a href="openapi.yaml">openapi.yaml</a></nav>
+    <p class="rst-install">SDK: <code>npm install @rst-auth/sdk</code> · CLI: <code>npm install -g @rst-auth/cli</code> <span>(until they are published, from the tarballs <code>npm run pack</code> writes in a clone)</span></p>
   </header>
   <main id="swagger-ui"></main>
   <noscript><p class="rst-noscript">This reference needs JavaScript. The contract itself is at <a href="openapi.yaml">openapi.yaml</a>.</p></noscript>
@@ -66,21 +68,49 @@ const PAGE = `<!doctype html>
 const INIT_JS = `// Initialises Swagger UI for rst auth (a served file, not an inline script, so the page's
 // Content-Security-Policy can forbid inline scripts).
 'use strict';
+// Swagger UI keeps a persisted authorization under this localStorage key (its own name).
+const STORED = 'authorized';
+// Opt-in: a token in localStorage outlives the tab and is readable by any script of this origin,
+// so the auth bar is kept across reloads only when the person ticks "Remember".
+const REMEMBER = 'rst-docs-remember-authorization';
+const remember = localStorage.getItem(REMEMBER) === 'yes';
+if (!remember) localStorage.removeItem(STORED);
+// Operations whose 200 answer carries a session: a successful Try-it-out signs the page in.
+const SIGN_IN = /\\/v1\\/auth\\/(login|google|refresh)$/;
 window.ui = SwaggerUIBundle({
   url: 'openapi.json',
   dom_id: '#swagger-ui',
   presets: [SwaggerUIBundle.presets.apis],
   layout: 'BaseLayout',
   deepLinking: true,
-  // The auth bar: what is put into "Authorize" survives a reload (kept in this browser's
-  // localStorage, for this origin only) until "Logout".
-  persistAuthorization: true,
+  persistAuthorization: remember,
   displayRequestDuration: true,
   docExpansion: 'list',
   defaultModelsExpandDepth: 0,
   showExtensions: false,
   // No call to validator.swagger.io: nothing leaves this server.
   validatorUrl: null,
+  responseInterceptor: (res) => {
+    const token = res && res.ok && res.body && res.body.access_token;
+    if (typeof token === 'string' && SIGN_IN.test(new URL(res.url, location.href).pathname)) {
+      window.ui.authActions.authorize({
+        bearerAuth: { name: 'bearerAuth', schema: { type: 'http', scheme: 'bearer' }, value: token },
+      });
+    }
+    return res;
+  },
+});
+const box = document.getElementById('rst-remember');
+box.checked = remember;
+box.addEventListener('change', () => {
+  if (box.checked) {
+    localStorage.setItem(REMEMBER, 'yes');
+    // Keep what the auth bar holds now; from the next load on Swagger UI keeps it up to date.
+    localStorage.setItem(STORED, JSON.stringify(window.ui.authSelectors.authorized().toJS()));
+  } else {
+    localStorage.removeItem(REMEMBER);
+    localStorage.removeItem(STORED);
+  }
 });
 `;
 
@@ -91,6 +121,10 @@ const STYLE = `.rst-bar { display: flex; flex-wrap: wrap; align-items: baseline;
 .rst-hint code { color: #e6edf3; background: #2d333b; padding: 0 .25rem; border-radius: 3px; }
 .rst-bar nav a { color: #8cc4ff; margin-left: .75rem; text-decoration: none; }
 .rst-bar nav a:hover { text-decoration: underline; }
+.rst-remember { color: #b7c0c9; white-space: nowrap; }
+.rst-install { flex-basis: 100%; margin: 0; color: #b7c0c9; }
+.rst-install code { color: #e6edf3; background: #2d333b; padding: 0 .25rem; border-radius: 3px; }
+.rst-install span { color: #8b949e; }
 .rst-noscript { padding: 1.5rem; font: 16px system-ui, sans-serif; }
 .swagger-ui .info { margin: 30px 0 20px; }
 .swagger-ui .scheme-container { position: sticky; top: 0; z-index: 2; box-shadow: 0 1px 2px rgba(0,0,0,.15); padding: 14px 0; }

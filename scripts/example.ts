@@ -10,16 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import readline from 'node:readline/promises';
 import { parseArgs } from 'node:util';
-import {
-  createApiKey,
-  createClient,
-  getAccount,
-  login,
-  type Problem,
-  register,
-  revokeApiKey,
-  verifyEmail,
-} from 'rst-auth/sdk';
+import { createRstClient, RstProblem } from '@rst-auth/sdk';
 
 const { values: args } = parseArgs({
   options: {
@@ -54,57 +45,54 @@ async function askCode(email: string): Promise<string> {
 async function main(): Promise<void> {
   console.log(`rst auth SDK example against ${baseUrl}`);
   // No credential yet: register, verify and login are public operations.
-  const anonymous = createClient({ baseUrl });
+  const anonymous = createRstClient({ baseUrl });
 
-  const { data: created } = await register({ client: anonymous, body: user, throwOnError: true });
+  const created = await anonymous.register({ body: user });
   step(
     1,
     `registered ${created.username} <${created.email}> (id ${created.id}, email_verified ${created.email_verified})`,
   );
 
   const code = await askCode(created.email);
-  const { data: verified } = await verifyEmail({
-    client: anonymous,
-    body: { email: created.email, code },
-    throwOnError: true,
-  });
+  const verified = await anonymous.verifyEmail({ body: { email: created.email, code } });
   step(2, `verified ${verified.email} (email_verified ${verified.email_verified})`);
 
-  const { data: session } = await login({
-    client: anonymous,
-    body: { username: user.username, password: user.password },
-    throwOnError: true,
-  });
+  const session = await anonymous.login({ body: { username: user.username, password: user.password } });
   step(3, `logged in: a ${session.token_type} JWT valid for ${session.expires_in} s`);
 
   // The JWT session mints the key; the raw key is in this response only.
-  const withSession = createClient({ baseUrl, auth: session.access_token });
-  const { data: key } = await createApiKey({ client: withSession, body: { name: 'sdk example' }, throwOnError: true });
+  const withSession = createRstClient({ baseUrl, token: session.access_token });
+  const key = await withSession.createApiKey({ body: { name: 'sdk example' } });
   step(
     4,
     `created API key "${key.name}" ${key.prefix}… (id ${key.id}; the full key is shown once and never stored by the server)`,
   );
 
-  const withKey = createClient({ baseUrl, auth: key.raw_key });
-  const { data: account } = await getAccount({ client: withKey, throwOnError: true });
+  const withKey = createRstClient({ baseUrl, apiKey: key.raw_key });
+  const account = await withKey.getAccount();
   step(
     5,
     `read the account with the key: ${account.username}, plan ${account.plan}, sign-in methods [${account.available_sign_in_methods.join(', ')}]`,
   );
 
-  await revokeApiKey({ client: withSession, path: { key_id: key.id }, throwOnError: true });
+  await withSession.revokeApiKey({ path: { key_id: key.id } });
   step(6, `revoked ${key.prefix}…`);
 
-  const after = await getAccount({ client: withKey });
-  if (after.response?.status !== 401) throw new Error(`the revoked key still answered ${after.response?.status}`);
-  step(7, `the revoked key is refused: ${after.response.status} ${(after.error as Problem).code}`);
+  const refused = await withKey.getAccount().then(
+    () => undefined,
+    (err: unknown) => {
+      if (err instanceof RstProblem) return err;
+      throw err;
+    },
+  );
+  if (refused?.status !== 401) throw new Error('the revoked key was not refused with 401');
+  step(7, `the revoked key is refused: ${refused.status} ${refused.code}`);
   console.log('done');
 }
 
 main().catch((err: unknown) => {
-  const problem = err as Partial<Problem>;
-  if (problem && typeof problem.code === 'string' && typeof problem.status === 'number') {
-    console.error(`failed: ${problem.status} ${problem.code}${problem.detail ? ` (${problem.detail})` : ''}`);
+  if (err instanceof RstProblem) {
+    console.error(`failed: ${err.status} ${err.code}${err.detail ? ` (${err.detail})` : ''}`);
   } else if (err instanceof TypeError && /fetch failed/.test(err.message)) {
     console.error(`failed: cannot reach ${baseUrl}: is the server running (npm start)?`);
   } else {

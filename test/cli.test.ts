@@ -14,7 +14,8 @@ import { type GoogleFake, newSub, startGoogleFake } from './support/google.ts';
 import { ROOT, startServer, type TestServer } from './support/server.ts';
 import { registeredUser, uniqueUser } from './support/users.ts';
 
-const RST = path.join(ROOT, 'cli', 'rst.ts');
+// From source: the rst-source condition resolves @rst-auth/sdk to sdk/index.ts rather than its build.
+const RST = ['--conditions=rst-source', path.join(ROOT, 'cli', 'rst.ts')];
 
 interface Run {
   code: number | null;
@@ -61,7 +62,7 @@ describe(`rst CLI (${DB_LABEL})`, function () {
         if (value === undefined) delete env[name];
         else env[name] = value;
       }
-      const child = spawn(process.execPath, [RST, ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [...RST, ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
@@ -459,7 +460,7 @@ describe(`rst CLI (${DB_LABEL})`, function () {
       steps: [prompt: string, keys: string][],
     ): Promise<{ code: number | null; screen: string }> =>
       new Promise((resolve, reject) => {
-        const command = [process.execPath, RST, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+        const command = [process.execPath, ...RST, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
         const child = spawn('script', ['-qec', command, '/dev/null'], {
           cwd: ROOT,
           env: { PATH: process.env.PATH ?? '', HOME: home, XDG_CONFIG_HOME: config, RST_URL: server.url, TERM: 'dumb' },

@@ -101,10 +101,10 @@ describe(`docs (${DB_LABEL})`, () => {
       }
     });
 
-    it('initialises Swagger UI on the served contract with persistent authorization and no outside validator', async () => {
+    it('initialises Swagger UI on the served contract with opt-in persistent authorization and no outside validator', async () => {
       const js = await (await fetch(`${server.url}/docs/assets/rst-docs.js`)).text();
       expect(js).to.match(/url:\s*'openapi\.json'/);
-      expect(js).to.match(/persistAuthorization:\s*true/);
+      expect(js).to.match(/persistAuthorization:\s*remember/);
       expect(js).to.match(/validatorUrl:\s*null/);
     });
 
@@ -280,7 +280,18 @@ describe(`docs (${DB_LABEL})`, () => {
       expectClean();
     });
 
-    it('keeps the authorization across a reload (persistAuthorization)', async () => {
+    it('forgets the authorization on a reload unless "Remember" is ticked', async () => {
+      expect(await page.locator('#rst-remember').isChecked()).to.equal(false);
+      await page.reload();
+      await page.locator('#operations-Account-getAccount').waitFor();
+      expect(await authBar().getAttribute('class')).to.not.match(/\blocked\b/);
+      expect(await page.evaluate(() => localStorage.getItem('authorized'))).to.equal(null);
+      expectClean();
+    });
+
+    it('keeps the authorization across a reload once "Remember" is ticked (persistAuthorization)', async () => {
+      await authorize('bearerAuth', user.token);
+      await page.locator('#rst-remember').check();
       await page.reload();
       await page.locator('#operations-Account-getAccount').waitFor();
       expect(await authBar().getAttribute('class')).to.match(/\blocked\b/);
@@ -300,6 +311,42 @@ describe(`docs (${DB_LABEL})`, () => {
       expect(body).to.include(`"username": "${user.username}"`);
       expect(headers['x-api-key']).to.equal(created.data!.raw_key);
       expect(headers.authorization).to.equal(undefined);
+      expectClean();
+    });
+
+    it('fills the auth bar with the token of a successful Try-it-out of POST /v1/auth/login', async () => {
+      await logoutAll();
+      expect(await authBar().getAttribute('class')).to.not.match(/\blocked\b/);
+      const op = page.locator('#operations-Auth-login');
+      await op.locator('.opblock-summary').click();
+      await op.locator('button.try-out__btn').click();
+      await op
+        .locator('textarea.body-param__text')
+        .fill(JSON.stringify({ username: user.username, password: user.password }));
+      await op.locator('button.execute').click();
+      const live = op.locator('.live-responses-table tbody tr.response');
+      await live.waitFor();
+      expect((await live.locator('.response-col_status').innerText()).trim()).to.equal('200');
+      expect(await authBar().getAttribute('class')).to.match(/\blocked\b/);
+      // The new session, not the one the test signed in with, is what the page now sends.
+      const { status, body, headers } = await executeGetAccount();
+      expect(status).to.equal('200');
+      expect(body).to.include(`"username": "${user.username}"`);
+      expect(headers.authorization).to.match(/^Bearer eyJ/);
+      expect(headers.authorization).to.not.equal(`Bearer ${user.token}`);
+      await op.screenshot({ path: path.join(ARTIFACTS, `docs-login-${DB_LABEL}.png`) });
+      expectClean();
+    });
+
+    it('leaves the auth bar as it was after a refused sign-in', async () => {
+      await logoutAll();
+      const op = page.locator('#operations-Auth-login');
+      await op
+        .locator('textarea.body-param__text')
+        .fill(JSON.stringify({ username: user.username, password: 'not the password' }));
+      await op.locator('button.execute').click();
+      await op.locator('.live-responses-table tbody tr.response .response-col_status', { hasText: '401' }).waitFor();
+      expect(await authBar().getAttribute('class')).to.not.match(/\blocked\b/);
       expectClean();
     });
 

@@ -75,6 +75,10 @@ export function serviceEnv(
     PORT: '0',
     DATABASE_URL: databaseUrl,
     JWT_SECRET: jwtSecret,
+    // The production guardrails want real mail and an https APP_URL; the bench sends no mail it
+    // reads, so mail goes to stdout on purpose (kept only as the last 32 KB of output).
+    MAIL_TRANSPORT: 'console',
+    APP_URL: 'https://auth.bench.invalid',
     ...extra,
   };
 }
