@@ -1,22 +1,10 @@
 // The operator's service-key command (`npm run service-key -- create NAME | list | revoke NAME`):
 // the key is printed once, alone on stdout, in the rst_svc_ format, and stored only as a hash.
 import { createHash } from 'node:crypto';
-import { crc32 } from 'node:zlib';
 import { expect } from 'chai';
+import { expectedChecksum } from './support/keyFormat.ts';
 import { DB_LABEL, freshDatabase, type TestDatabase } from './support/database.ts';
 import { serviceKeyCommand } from './support/serviceKeys.ts';
-
-// The format of API.md, written out again so the test does not trust the code under test.
-const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-function expectedChecksum(random: string): string {
-  let n = crc32(Buffer.from(random, 'ascii'));
-  let out = '';
-  for (let i = 0; i < 6; i++) {
-    out = ALPHABET[n % 62] + out;
-    n = Math.floor(n / 62);
-  }
-  return out;
-}
 
 describe(`service-key command (${DB_LABEL})`, function () {
   this.timeout(60_000);
