@@ -225,7 +225,8 @@ export const introspect = <ThrowOnError extends boolean = false>(options: Option
  * A JSON Web Key Set (RFC 7517) of the keys that verify session JWTs when `JWT_ALGORITHM`
  * is `EdDSA` or `ES256`: the signing key first, then any older key still accepted. A token's
  * `kid` names its key. With `HS256` the set is empty (the shared secret is never published).
- * Cacheable for 5 minutes.
+ * Cacheable for 5 minutes. Not rate-limited: it is public, answered from memory without the
+ * database, and holds nothing worth guessing.
  *
  */
 export const getJwks = <ThrowOnError extends boolean = false>(options?: Options<GetJwksData, ThrowOnError>): RequestResult<GetJwksResponses, GetJwksErrors, ThrowOnError> => (options?.client ?? client).get<GetJwksResponses, GetJwksErrors, ThrowOnError>({ url: '/.well-known/jwks.json', ...options });
