@@ -17,6 +17,14 @@ export interface Config {
   host: string;
   port: number;
   databaseUrl: string | undefined;
+  /** A direct connection (not through a pooler) for migrations; unset: DATABASE_URL. */
+  databaseMigrationUrl: string | undefined;
+  /** A direct connection for LISTEN/NOTIFY (nothing listens yet): parsed so a bad value is refused now. */
+  databaseListenUrl: string | undefined;
+  /** Named prepared statements on the hot path; false behind a pooler that cannot keep them (PgBouncer < 1.21). */
+  databasePreparedStatements: boolean;
+  /** Run pending migrations at start (default on the embedded database and in development/test). */
+  migrateOnStart: boolean;
   dataDir: string;
   jwtSecret: string | undefined;
   jwtAlgorithm: JwtAlgorithm;
@@ -46,6 +54,15 @@ export interface Config {
   webConcurrency: number;
   /** Unset: GET /metrics is 404. Set: it answers only `Authorization: Bearer <token>`. */
   metricsToken: string | undefined;
+  /** A second listener for /healthz, /readyz and /metrics; when set the public port serves no /metrics. */
+  managementPort: number | undefined;
+  managementHost: string;
+  /** How long SIGTERM waits for in-flight requests and the delivery worker before exiting anyway. */
+  shutdownTimeoutMs: number;
+  /** The product's name in every email's subject and body and in the docs page's title. */
+  appName: string;
+  /** A folder of mail templates that replace the built-in ones (one .html and one .txt per message). */
+  mailTemplatesDir: string | undefined;
   corsOrigins: string[];
   bodyLimitBytes: number;
   limits: {
@@ -60,6 +77,8 @@ export interface Config {
     verifyDaily: RateRule;
     resetIp: RateRule;
     googleIp: RateRule;
+    /** refresh attempts per client IP (successful ones are given back) */
+    refreshIp: RateRule;
     /** refused tokens and API keys (401) per client IP */
     authFailureIp: RateRule;
     /** introspection calls per service key, whatever address they come from */
@@ -133,6 +152,14 @@ export function loadConfig(input: NodeJS.ProcessEnv = process.env): Readonly<Con
     }
     return raw;
   };
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = opt(name);
+    if (raw === undefined) return fallback;
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    problems.push(`${name}: expected true or false, got "${raw}"`);
+    return fallback;
+  };
   // RATE_LIMIT_<NAME>=<limit>/<windowSeconds>, e.g. RATE_LIMIT_LOGIN_IDENTIFIER=10/900
   const rule = (name: string, limit: number, windowSeconds: number): RateRule => {
     const key = `RATE_LIMIT_${name}`;
@@ -175,6 +202,17 @@ export function loadConfig(input: NodeJS.ProcessEnv = process.env): Readonly<Con
   const databaseUrl = url('DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:/.test(databaseUrl))
     problems.push('DATABASE_URL: expected a postgres:// URL');
+  const postgresUrl = (name: string): string | undefined => {
+    const value = url(name);
+    if (value !== undefined && !/^postgres(ql)?:/.test(value)) problems.push(`${name}: expected a postgres:// URL`);
+    return value;
+  };
+  const databaseMigrationUrl = postgresUrl('DATABASE_MIGRATION_URL');
+  const databaseListenUrl = postgresUrl('DATABASE_LISTEN_URL');
+  if ((databaseMigrationUrl ?? databaseListenUrl) !== undefined && databaseUrl === undefined)
+    problems.push(
+      `${databaseMigrationUrl ? 'DATABASE_MIGRATION_URL' : 'DATABASE_LISTEN_URL'}: needs DATABASE_URL (the embedded database has no connections)`,
+    );
   const smtpUrl = url('SMTP_URL');
   if (smtpUrl !== undefined && !/^smtps?:/.test(smtpUrl))
     problems.push('SMTP_URL: expected an smtp:// or smtps:// URL');
@@ -219,6 +257,15 @@ export function loadConfig(input: NodeJS.ProcessEnv = process.env): Readonly<Con
   const metricsToken = opt('METRICS_TOKEN');
   if (metricsToken !== undefined && metricsToken.length < 16)
     problems.push('METRICS_TOKEN: must be at least 16 characters');
+  const managementPort = opt('MANAGEMENT_PORT') === undefined ? undefined : int('MANAGEMENT_PORT', 0, 0, 65535);
+  const managementHost = str('MANAGEMENT_HOST', '127.0.0.1');
+  if (managementPort !== undefined && managementPort !== 0 && managementPort === port && managementHost === host)
+    problems.push('MANAGEMENT_PORT: must differ from PORT (the management port is a listener of its own)');
+
+  const appName = str('APP_NAME', 'rst auth');
+  // It lands in mail subjects (a header: no line breaks) and in HTML (escaped there).
+  if (appName.length > 64 || /\p{Cc}/u.test(appName)) problems.push('APP_NAME: at most 64 characters on one line');
+  const mailTemplatesDir = opt('MAIL_TEMPLATES_DIR');
 
   const mailTransportRaw = str('MAIL_TRANSPORT', smtpUrl === undefined ? 'console' : 'smtp');
   let mailTransport: 'smtp' | 'console' = smtpUrl === undefined ? 'console' : 'smtp';
@@ -268,6 +315,15 @@ export function loadConfig(input: NodeJS.ProcessEnv = process.env): Readonly<Con
     host,
     port,
     databaseUrl,
+    databaseMigrationUrl,
+    databaseListenUrl,
+    databasePreparedStatements: bool('DATABASE_PREPARED_STATEMENTS', true),
+    // Production applies migrations as a step of its own (npm run migrate) before a rolling
+    // deploy; a laptop and the embedded database migrate at start as before.
+    migrateOnStart: bool(
+      'MIGRATE_ON_START',
+      databaseUrl === undefined || nodeEnv === 'development' || nodeEnv === 'test',
+    ),
     dataDir: path.resolve(str('DATA_DIR', './.data')),
     jwtSecret,
     jwtAlgorithm,
@@ -296,6 +352,11 @@ export function loadConfig(input: NodeJS.ProcessEnv = process.env): Readonly<Con
     proxyHops,
     webConcurrency,
     metricsToken,
+    managementPort,
+    managementHost,
+    shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_SECONDS', 10, 2, 600) * 1000,
+    appName,
+    mailTemplatesDir: mailTemplatesDir === undefined ? undefined : path.resolve(mailTemplatesDir),
     corsOrigins,
     bodyLimitBytes: int('BODY_LIMIT_BYTES', 16 * 1024, 1024, 1024 * 1024),
     limits: {
@@ -309,6 +370,7 @@ export function loadConfig(input: NodeJS.ProcessEnv = process.env): Readonly<Con
       verifyDaily: rule('VERIFY_DAILY', 20, 86400),
       resetIp: rule('RESET_IP', 100, 900),
       googleIp: rule('GOOGLE_IP', 100, 900),
+      refreshIp: rule('REFRESH_IP', 100, 900),
       authFailureIp: rule('AUTH_FAILURE_IP', 100, 900),
       introspect: rule('INTROSPECT', 6000, 60),
     },

@@ -4,7 +4,7 @@
 import { createRequire } from 'node:module';
 import { type Client, createRstClient, isProblem } from '@rst-auth/sdk';
 import { refusal, usageError } from './exit.ts';
-import { type Profile, profilePath, readProfile } from './profile.ts';
+import { type Profile, profilePath, readProfile, writeProfile } from './profile.ts';
 
 export const DEFAULT_URL = 'http://127.0.0.1:3000';
 const TIMEOUT_MS = 30_000;
@@ -75,10 +75,35 @@ export function openSession(opts: GlobalOptions, env: NodeJS.ProcessEnv = proces
   else if (profile.token && sameServer(profile.url, url)) credential = { token: profile.token, source: 'profile' };
 
   const token = credential?.token;
+  // The stored session refreshes itself: an expired access token is renewed with the refresh token
+  // once, silently, and both are stored again at once (the refresh token just spent is dead). A
+  // refresh token that is refused too means the session has ended: the profile forgets it.
+  const refreshToken = credential?.source === 'profile' ? profile.refreshToken : undefined;
+  const auth =
+    token && refreshToken
+      ? {
+          session: {
+            access_token: token,
+            refresh_token: refreshToken,
+            onRefresh: (t: { access_token: string; refresh_token: string }) => {
+              profile.token = t.access_token;
+              profile.refreshToken = t.refresh_token;
+              writeProfile(profile, profileFile);
+            },
+            onSessionEnded: () => {
+              profile.token = undefined;
+              profile.refreshToken = undefined;
+              writeProfile(profile, profileFile);
+            },
+          },
+        }
+      : credential?.source === 'RST_API_KEY'
+        ? { apiKey: token }
+        : { token };
   // The SDK sends either credential as `Authorization: Bearer` (RFC 6750) only.
   const { client } = createRstClient({
     baseUrl: url,
-    ...(credential?.source === 'RST_API_KEY' ? { apiKey: token } : { token }),
+    ...auth,
     headers: { 'User-Agent': `rst-cli/${VERSION}` },
     // An auth API never redirects; following one could carry the bearer token elsewhere.
     redirect: 'error',
@@ -120,7 +145,7 @@ export async function call<T>(s: Session, pending: Promise<SdkResult<T>>): Promi
   if (response.status === 401 && s.credential) {
     details.push(
       s.credential.source === 'profile'
-        ? 'the stored session was refused (expired or revoked): run `rst login` again'
+        ? 'the stored session has ended (signed out, revoked, or unused for 30 days): run `rst login` again'
         : `the credential in ${s.credential.source} was refused`,
     );
   }

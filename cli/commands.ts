@@ -6,18 +6,22 @@ import {
   forgotPassword,
   getAccount,
   listApiKeys,
+  listSessions,
   login,
+  logout,
   register,
   resendVerification,
   resetPassword,
   revokeApiKey,
+  revokeSession,
   unlinkGoogle,
   verifyEmail,
 } from '@rst-auth/sdk';
 import { call, type GlobalOptions, openSession, requireCredential } from './api.ts';
-import { profilePath, readProfile, writeProfile } from './profile.ts';
-import { accountSummary, clean, keysTable, note, out, printJson } from './render.ts';
+import { readProfile, writeProfile } from './profile.ts';
+import { accountSummary, clean, keysTable, note, out, printJson, sessionsTable } from './render.ts';
 import { type PasswordSource, readPassword } from './secrets.ts';
+import { CliError, usageError } from './exit.ts';
 
 type With<T> = GlobalOptions & T;
 
@@ -54,9 +58,12 @@ export async function loginCommand(o: With<PasswordSource & { username: string }
   const s = openSession(o);
   const password = await readPassword(o, 'Password');
   const session = await call(s, login({ client: s.client, body: { username: o.username, password } }));
-  writeProfile({ url: s.url, token: session.access_token }, s.profileFile);
+  writeProfile({ url: s.url, token: session.access_token, refreshToken: session.refresh_token }, s.profileFile);
   if (s.json) printJson(session);
-  else out(`Signed in to ${s.url} as ${o.username}; the session lasts ${Math.round(session.expires_in / 60)} min.`);
+  else
+    out(
+      `Signed in to ${s.url} as ${o.username}. The session renews itself while in use: it ends after 30 days unused, 90 days at most, or at rst logout.`,
+    );
   note(`Session saved in ${s.profileFile}.`);
   const shadowing = ['RST_TOKEN', 'RST_API_KEY'].filter((name) => process.env[name]);
   if (shadowing.length)
@@ -65,35 +72,46 @@ export async function loginCommand(o: With<PasswordSource & { username: string }
     );
 }
 
-export async function logoutCommand(o: GlobalOptions): Promise<void> {
-  const file = profilePath();
-  const profile = readProfile(file);
-  if (profile.token) {
-    writeProfile({ url: profile.url }, file);
-    const expires = jwtExpiry(profile.token);
-    if (!o.json) {
-      out(`Signed out: the stored session for ${profile.url} is forgotten.`);
-      // There is no sign-out endpoint: a JWT is valid until it expires, or until a password reset.
-      if (expires && expires > new Date())
-        note(
-          `The token itself stays valid until ${expires.toISOString()}; a password reset revokes every session at once.`,
-        );
-    }
-  } else if (!o.json) out('Not signed in: there is no stored session.');
+export async function logoutCommand(o: With<{ all?: boolean; others?: boolean }>): Promise<void> {
+  if (o.all && o.others) throw usageError('--all and --others exclude each other');
+  const scope = o.all ? 'all' : o.others ? 'others' : 'current';
+  const s = openSession(o);
+  if (!s.credential) {
+    if (!s.json) out(`Not signed in to ${s.url}: there is no stored session.`);
+    return;
+  }
+  const stored = s.credential.source === 'profile';
+  try {
+    await call(s, logout({ client: s.client, body: { scope } }));
+  } catch (err) {
+    // A stored session the server no longer accepts has ended already: forgetting it is all
+    // that is left to do. Anything else (unreachable, an API key) keeps the profile for a retry.
+    if (!(stored && err instanceof CliError && /\(unauthorized\)/.test(err.message))) throw err;
+  }
+  // The profile is re-read: a refresh during the call may have replaced its tokens.
+  if (stored && scope !== 'others') writeProfile({ url: readProfile(s.profileFile).url ?? s.url }, s.profileFile);
+  if (s.json) return;
+  const what = { current: 'This session has', others: 'Every other session has', all: 'Every session has' }[scope];
+  out(`${what} ended on ${s.url}; its tokens are refused from now on.`);
+  if (stored && scope !== 'others') note(`The stored session in ${s.profileFile} is forgotten.`);
   const shadowing = ['RST_TOKEN', 'RST_API_KEY'].filter((name) => process.env[name]);
   if (shadowing.length) note(`note: ${shadowing.join(' and ')} still set in the environment.`);
 }
 
-/** The `exp` claim of a JWT, read without verifying it: only to tell the user, never to trust. */
-function jwtExpiry(token: string): Date | undefined {
-  try {
-    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
-      exp?: unknown;
-    };
-    return typeof payload.exp === 'number' ? new Date(payload.exp * 1000) : undefined;
-  } catch {
-    return undefined;
-  }
+export async function sessionsListCommand(o: GlobalOptions): Promise<void> {
+  const s = openSession(o);
+  requireCredential(s);
+  const list = await call(s, listSessions({ client: s.client }));
+  if (s.json) return printJson(list);
+  out(sessionsTable(list.items));
+}
+
+export async function sessionsRevokeCommand(id: string, o: GlobalOptions): Promise<void> {
+  const s = openSession(o);
+  requireCredential(s);
+  await call(s, revokeSession({ client: s.client, path: { session_id: id } }));
+  // 204: the API has no JSON to print.
+  if (!s.json) out(`Ended session ${id}; its tokens are refused from now on.`);
 }
 
 export async function whoamiCommand(o: GlobalOptions): Promise<void> {

@@ -1,4 +1,4 @@
-// The stored profile: the server URL and the session token of the last `rst login`, in
+// The stored profile: the server URL and the session tokens of the last `rst login`, in
 // $XDG_CONFIG_HOME/rst/profile.json (XDG Base Directory spec; ~/.config when unset or relative).
 // It holds a bearer credential, so the folder is 0700 and the file 0600, like ~/.ssh; it never
 // holds a password.
@@ -9,7 +9,10 @@ import path from 'node:path';
 
 export interface Profile {
   url?: string;
+  /** The access token (a JWT). */
   token?: string;
+  /** Renews `token` when it expires; replaced by each refresh. */
+  refreshToken?: string;
 }
 
 export function profilePath(env: NodeJS.ProcessEnv = process.env): string {
@@ -33,9 +36,10 @@ export function readProfile(file = profilePath()): Profile {
   try {
     const parsed = JSON.parse(text) as unknown;
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
-    const { url, token } = parsed as Record<string, unknown>;
+    const { url, token, refresh_token } = parsed as Record<string, unknown>;
     warnIfExposed(file);
-    return { url: typeof url === 'string' ? url : undefined, token: typeof token === 'string' ? token : undefined };
+    const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+    return { url: str(url), token: str(token), refreshToken: str(refresh_token) };
   } catch {
     process.stderr.write(`warning: ${file} is not a valid profile; ignoring it (rst login rewrites it)\n`);
     return {};
@@ -55,7 +59,7 @@ export function writeProfile(profile: Profile, file = profilePath()): void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   // mkdir's mode applies only to a folder it creates (and is masked by the umask).
   fs.chmodSync(dir, 0o700);
-  const content = `${JSON.stringify({ url: profile.url, token: profile.token }, null, 2)}\n`;
+  const content = `${JSON.stringify({ url: profile.url, token: profile.token, refresh_token: profile.refreshToken }, null, 2)}\n`;
   const temp = path.join(dir, `.profile.${randomBytes(6).toString('hex')}.tmp`);
   try {
     fs.writeFileSync(temp, content, { mode: 0o600, flag: 'wx' });

@@ -1,5 +1,5 @@
 // Human-readable output. `--json` bypasses all of it and prints the API's own JSON.
-import type { Account, ApiKey } from '@rst-auth/sdk';
+import type { Account, ActiveSession, ApiKey } from '@rst-auth/sdk';
 
 export const out = (text: string): void => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 /** Notes for the person at the terminal, kept off stdout so pipes carry only the result. */
@@ -52,6 +52,23 @@ export function keysTable(items: ApiKey[]): string {
       k.expires_at ?? 'never',
       k.scopes.length > 0 ? clean(k.scopes.join(',')) : '-',
       k.last_used_at ?? 'never',
+    ]),
+  );
+}
+
+export function sessionsTable(items: ActiveSession[]): string {
+  if (items.length === 0) return 'No active sessions.';
+  return table(
+    ['', 'ID', 'METHOD', 'CREATED', 'LAST USED', 'EXPIRES', 'IP', 'USER AGENT'],
+    items.map((x) => [
+      x.current ? '*' : '',
+      x.id,
+      x.method,
+      x.created_at,
+      x.last_used_at,
+      x.expires_at,
+      x.ip ?? '',
+      clean(x.user_agent ?? ''),
     ]),
   );
 }

@@ -23,7 +23,8 @@ program
     'after',
     `
 Credentials: RST_TOKEN (a JWT) or RST_API_KEY (an rst_ key) from the environment, else the
-session stored by \`rst login\` in $XDG_CONFIG_HOME/rst/profile.json (~/.config/rst/profile.json).
+session stored by \`rst login\` in $XDG_CONFIG_HOME/rst/profile.json (~/.config/rst/profile.json),
+which renews itself while in use.
 Exit codes: 0 ok, 1 refused by the server or server unreachable, 2 usage error, 130 interrupted.`,
   );
 
@@ -75,7 +76,12 @@ program
   )
   .action(action(commands.loginCommand));
 
-program.command('logout').description('forget the stored session token').action(action(commands.logoutCommand));
+program
+  .command('logout')
+  .description('end this session on the server and forget it (--others: every other one, --all: every one)')
+  .option('--all', 'end every session of the account, this one too')
+  .option('--others', 'end every other session of the account and keep this one')
+  .action(action(commands.logoutCommand));
 
 program
   .command('whoami')
@@ -110,6 +116,17 @@ keys
   .description('revoke an API key; it stops working at once')
   .argument('<id>', 'the key id (from rst keys list)')
   .action(action(commands.keysRevokeCommand));
+
+const sessions = program.command('sessions').description('see and end the sessions of the account');
+sessions
+  .command('list')
+  .description('list the active sessions, newest first (* marks this one)')
+  .action(action(commands.sessionsListCommand));
+sessions
+  .command('revoke')
+  .description('end a session; its tokens are refused at once')
+  .argument('<id>', 'the session id (from rst sessions list)')
+  .action(action(commands.sessionsRevokeCommand));
 
 const google = program.command('google').description('manage the Google sign-in link');
 google

@@ -1,5 +1,7 @@
 // Rows in, rows out for the accounts table. No HTTP here and no generated types.
 import type { Db, Lookup } from './knex.ts';
+import { withRetry } from './retry.ts';
+import { endSessions, SESSION_TOUCH_AFTER } from './sessions.ts';
 
 export interface AccountRow {
   id: string;
@@ -10,14 +12,13 @@ export interface AccountRow {
   google_sub: string | null;
   plan: string;
   plan_source: 'default' | 'subscription' | 'manual';
-  token_version: number;
   created_at: Date;
   updated_at: Date;
 }
 
 /**
- * What an authenticated request knows of its owner: the columns of the account view and the
- * token version, with the two secrets reduced to whether they are set. Read on every
+ * What an authenticated request knows of its owner: the columns of the account view, with the
+ * two secrets reduced to whether they are set. Read on every
  * authenticated request, so nothing more is fetched (or parsed) than the view needs.
  */
 export interface OwnerRow {
@@ -27,7 +28,6 @@ export interface OwnerRow {
   email_verified: boolean;
   plan: string;
   plan_source: AccountRow['plan_source'];
-  token_version: number;
   created_at: Date;
   has_password: boolean;
   google_linked: boolean;
@@ -35,7 +35,7 @@ export interface OwnerRow {
 
 /** The select list of an OwnerRow, for the accounts table under `alias`. */
 export const ownerColumns = (alias: string): string =>
-  ['id', 'username', 'email', 'email_verified', 'plan', 'plan_source', 'token_version', 'created_at']
+  ['id', 'username', 'email', 'email_verified', 'plan', 'plan_source', 'created_at']
     .map((c) => `${alias}.${c}`)
     .join(', ') +
   `, ${alias}.password_hash is not null as has_password, ${alias}.google_sub is not null as google_linked`;
@@ -45,7 +45,10 @@ export function toOwnerRow(row: AccountRow): OwnerRow {
   return { ...owner, has_password: password_hash !== null, google_linked: google_sub !== null };
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** A UUID in its one textual form (RFC 9562: 8-4-4-4-12 hex digits), either case: the request
+ * formats (http/formats.ts) accept exactly this, so no other spelling PostgreSQL would read
+ * (braces, no hyphens, `urn:uuid:`) reaches a query. */
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export async function findAccountById(db: Db, id: string): Promise<AccountRow | undefined> {
   if (!UUID.test(id)) return undefined;
@@ -112,8 +115,7 @@ export async function findAccountByGoogleSub(db: Db, sub: string): Promise<Accou
 /**
  * Links a Google subject to the account that has its email, unless the account changed since it
  * was read (already linked, email changed, gone): then undefined, and the caller looks again.
- * An account whose email was never verified loses its password, its JWTs (token_version) and its
- * API keys: whoever set that password never proved they own the email, and Google just proved
+ * An account whose email was never verified loses its password, its sessions and its API keys: whoever set that password never proved they own the email, and Google just proved
  * someone else does (pre-account takeover).
  */
 export async function linkGoogleByEmail(
@@ -123,7 +125,7 @@ export async function linkGoogleByEmail(
   sub: string,
 ): Promise<{ account: AccountRow; takeover: boolean } | { conflict: UniqueField } | undefined> {
   try {
-    return await db.transaction(async (trx) => {
+    return await withRetry(db, async (trx) => {
       // The row lock makes the verified/unverified decision and the update one step: a
       // concurrent verify-email or reset cannot land between them.
       const current = await trx<AccountRow>('accounts').where({ id }).forUpdate().first();
@@ -132,7 +134,7 @@ export async function linkGoogleByEmail(
       const changes: Record<string, unknown> = { google_sub: sub, email_verified: true, updated_at: trx.fn.now() };
       if (takeover) {
         changes.password_hash = null;
-        changes.token_version = trx.raw('token_version + 1');
+        await endSessions(trx, id);
         await trx('api_keys').where({ account_id: id }).whereNull('revoked_at').update({ revoked_at: trx.fn.now() });
       }
       const [account] = await trx<AccountRow>('accounts').where({ id }).update(changes).returning('*');
@@ -147,25 +149,44 @@ export async function linkGoogleByEmail(
 
 /** Clears the Google link only while the account still has a password to sign in with: one
  * conditional UPDATE, so two concurrent unlinks (or an unlink racing a password change) cannot
- * leave an account with no way in. undefined when the condition did not hold. */
+ * leave an account with no way in; and in the same transaction ends the sessions opened with
+ * Google (API.md: unlinking revokes them). undefined when the condition did not hold. */
 export async function unlinkGoogleSub(db: Db, id: string): Promise<AccountRow | undefined> {
-  const [row] = await db<AccountRow>('accounts')
-    .where({ id })
-    .whereNotNull('google_sub')
-    .whereNotNull('password_hash')
-    .update({ google_sub: null, updated_at: db.fn.now() })
-    .returning('*');
-  return row as AccountRow | undefined;
+  return db.transaction(async (trx) => {
+    const [row] = await trx<AccountRow>('accounts')
+      .where({ id })
+      .whereNotNull('google_sub')
+      .whereNotNull('password_hash')
+      .update({ google_sub: null, updated_at: trx.fn.now() })
+      .returning('*');
+    if (row) await endSessions(trx, id, { method: 'google' });
+    return row as AccountRow | undefined;
+  });
 }
 
-/** The account a session token names: one primary-key lookup (see selectRows in knex.ts). */
+/**
+ * The JWT half of every authenticated read, in one indexed query: the active session by primary
+ * key, joined to its account. The account id is matched too, so a token can only name a session
+ * of its own subject. `touchDue` is computed by the database clock, so every instance agrees on
+ * it. A fixed statement through selectRows (see knex.ts): named, prepared once per connection.
+ */
 const SESSION_LOOKUP = {
   name: 'rst_session_lookup',
-  text: `select ${ownerColumns('a')} from accounts a where a.id = $1`,
+  text: `select ${ownerColumns('a')}, (s.last_used_at < now() - ${SESSION_TOUCH_AFTER}) as session_touch_due
+  from sessions s join accounts a on a.id = s.account_id
+  where s.id = $1 and s.account_id = $2 and s.revoked_at is null and s.expires_at > now()`,
 };
 
 /** The statement that finds a session's owner, for authenticated requests and introspection
- * alike; undefined for a subject that cannot name an account. */
-export function sessionLookup(id: string): Lookup | undefined {
-  return UUID.test(id) ? { statement: SESSION_LOOKUP, values: [id] } : undefined;
+ * alike; undefined for ids that cannot name a session. */
+export function sessionLookup(sessionId: string, accountId: string): Lookup | undefined {
+  return UUID.test(sessionId) && UUID.test(accountId)
+    ? { statement: SESSION_LOOKUP, values: [sessionId, accountId] }
+    : undefined;
+}
+
+/** The owner from a row of sessionLookup's statement, and whether the session's use is due a write. */
+export function foundSession(row: object): { account: OwnerRow; touchDue: boolean } {
+  const { session_touch_due: touchDue, ...account } = row as OwnerRow & { session_touch_due: boolean };
+  return { account, touchDue };
 }

@@ -2,6 +2,7 @@
 // (unique index api_keys_key_hash_key); the raw key never reaches this file.
 import { type OwnerRow, ownerColumns } from './accounts.ts';
 import { type Db, type Lookup, toCount } from './knex.ts';
+import { withRetry } from './retry.ts';
 
 export interface ApiKeyRow {
   id: string;
@@ -48,7 +49,7 @@ export async function insertApiKeyWithinLimit(
   },
   limit: number,
 ): Promise<ApiKeySummary | 'limit_reached' | 'no_account'> {
-  return db.transaction(async (trx) => {
+  return withRetry(db, async (trx) => {
     const owner = await trx('accounts').where({ id: key.accountId }).forUpdate().first('id');
     if (!owner) return 'no_account';
     // An expired key no longer counts: it is refused and unlisted, so it cannot be revoked either.

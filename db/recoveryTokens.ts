@@ -1,5 +1,6 @@
 // Recovery tokens at rest: only a keyed hash of each token, its expiry and when it was used.
 import type { Db } from './knex.ts';
+import { endSessions } from './sessions.ts';
 
 export async function insertRecoveryToken(
   db: Db,
@@ -29,17 +30,27 @@ export async function findLiveRecoveryToken(
 /**
  * Redeems a token, in the caller's transaction: uses it up, sets the new password, marks the
  * email verified (the holder read the mail), uses up every other outstanding token of the
- * account, drops a pending verification code, and bumps token_version so every JWT issued
- * before is refused. The token is taken by one conditional UPDATE … RETURNING: of two
- * concurrent redemptions the second waits on the row lock, re-checks `used_at is null` and
- * matches nothing, so exactly one wins. Returns the account id, or undefined when the token is
- * unknown, expired or used.
+ * account, drops a pending verification code, and ends every session, so every JWT and refresh
+ * token issued before is refused. Returns the account id, or undefined when the token is unknown,
+ * expired or used.
+ *
+ * Locks are taken in one order, the account row first and its tokens after: two resets with two
+ * different tokens of one account would otherwise each lock their own token and then wait for the
+ * other's (this one for the account's other tokens, that one for the account row): a deadlock.
+ * The second reset waits on the account row, then finds its token used by the first: exactly one
+ * wins, also for two redemptions of one token.
  */
 export async function redeemRecoveryToken(
   trx: Db,
   tokenHash: string,
   passwordHash: string,
 ): Promise<string | undefined> {
+  const { rows: owners } = await trx.raw(
+    `select a.id from accounts a join recovery_tokens t on t.account_id = a.id
+     where t.token_hash = ? for no key update of a`,
+    [tokenHash],
+  );
+  if (owners.length === 0) return undefined;
   const { rows } = await trx.raw(
     `update recovery_tokens set used_at = now()
      where token_hash = ? and used_at is null and expires_at > now()
@@ -48,14 +59,12 @@ export async function redeemRecoveryToken(
   );
   const accountId = rows[0]?.account_id as string | undefined;
   if (!accountId) return undefined;
-  await trx('accounts')
-    .where({ id: accountId })
-    .update({
-      password_hash: passwordHash,
-      email_verified: true,
-      token_version: trx.raw('token_version + 1'),
-      updated_at: trx.fn.now(),
-    });
+  await trx('accounts').where({ id: accountId }).update({
+    password_hash: passwordHash,
+    email_verified: true,
+    updated_at: trx.fn.now(),
+  });
+  await endSessions(trx, accountId);
   await trx('recovery_tokens').where({ account_id: accountId }).whereNull('used_at').update({ used_at: trx.fn.now() });
   await trx('verification_codes').where({ account_id: accountId }).delete();
   return accountId;

@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.ts';
 import type { Client, ClientMeta, Options as Options2, RequestResult, TDataShape } from './client/index.ts';
-import type { CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, ForgotPasswordData, ForgotPasswordErrors, ForgotPasswordResponses, GetAccountData, GetAccountErrors, GetAccountResponses, GetJwksData, GetJwksErrors, GetJwksResponses, GoogleSignInData, GoogleSignInErrors, GoogleSignInResponses, HealthzData, HealthzErrors, HealthzResponses, IntrospectData, IntrospectErrors, IntrospectResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, LoginData, LoginErrors, LoginResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RegisterData, RegisterErrors, RegisterResponses, ResendVerificationData, ResendVerificationErrors, ResendVerificationResponses, ResetPasswordData, ResetPasswordErrors, ResetPasswordResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, UnlinkGoogleData, UnlinkGoogleErrors, UnlinkGoogleResponses, VerifyEmailData, VerifyEmailErrors, VerifyEmailResponses } from './types.gen.ts';
+import type { CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, ForgotPasswordData, ForgotPasswordErrors, ForgotPasswordResponses, GetAccountData, GetAccountErrors, GetAccountResponses, GetJwksData, GetJwksErrors, GetJwksResponses, GoogleSignInData, GoogleSignInErrors, GoogleSignInResponses, HealthzData, HealthzErrors, HealthzResponses, IntrospectData, IntrospectErrors, IntrospectResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListSessionsData, ListSessionsErrors, ListSessionsResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RefreshSessionData, RefreshSessionErrors, RefreshSessionResponses, RegisterData, RegisterErrors, RegisterResponses, ResendVerificationData, ResendVerificationErrors, ResendVerificationResponses, ResetPasswordData, ResetPasswordErrors, ResetPasswordResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RevokeSessionData, RevokeSessionErrors, RevokeSessionResponses, UnlinkGoogleData, UnlinkGoogleErrors, UnlinkGoogleResponses, VerifyEmailData, VerifyEmailErrors, VerifyEmailResponses } from './types.gen.ts';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -38,7 +38,8 @@ export const register = <ThrowOnError extends boolean = false>(options: Options<
 /**
  * Sign in with username or email and receive a JWT
  *
- * Returns a JWT session. Unknown accounts, wrong passwords and password-less accounts are
+ * Opens a session (method `password`): a JWT and a refresh token for `POST /v1/auth/refresh`,
+ * shown once. Unknown accounts, wrong passwords and password-less accounts are
  * answered alike (401 `invalid_credentials`), after the same amount of password-hashing work.
  * `email_not_verified` is answered only after a correct password. After 10 failures for one
  * identifier within 15 minutes every attempt is 429, even with the right password, until the
@@ -92,7 +93,8 @@ export const resendVerification = <ThrowOnError extends boolean = false>(options
  * Takes a Google ID token (from Google Identity Services on the web, or a CLI's OAuth flow).
  * An account linked to the Google subject signs in; otherwise an account with the same email
  * is linked (an unverified one loses its password and its sessions); otherwise a new,
- * verified, password-less account is created.
+ * verified, password-less account is created. Opens a session (method `google`) with a
+ * refresh token, like login.
  *
  */
 export const googleSignIn = <ThrowOnError extends boolean = false>(options: Options<GoogleSignInData, ThrowOnError>): RequestResult<GoogleSignInResponses, GoogleSignInErrors, ThrowOnError> => (options.client ?? client).post<GoogleSignInResponses, GoogleSignInErrors, ThrowOnError>({
@@ -124,7 +126,7 @@ export const forgotPassword = <ThrowOnError extends boolean = false>(options: Op
  * Reset a password with a recovery token
  *
  * Sets the password, marks the email verified, consumes every outstanding recovery token of
- * the account and revokes every JWT issued before. A refused `new_password` does not use up
+ * the account and ends every session (their JWTs and refresh tokens). A refused `new_password` does not use up
  * the token.
  *
  */
@@ -249,7 +251,9 @@ export const getAccount = <ThrowOnError extends boolean = false>(options?: Optio
 /**
  * Unlink Google
  *
- * Allowed only when the account can still sign in with a password.
+ * Allowed only when the account can still sign in with a password. Ends the sessions that
+ * were opened with Google (this one too, when it is one of them).
+ *
  */
 export const unlinkGoogle = <ThrowOnError extends boolean = false>(options?: Options<UnlinkGoogleData, ThrowOnError>): RequestResult<UnlinkGoogleResponses, UnlinkGoogleErrors, ThrowOnError> => (options?.client ?? client).post<UnlinkGoogleResponses, UnlinkGoogleErrors, ThrowOnError>({
     security: [{
@@ -258,6 +262,78 @@ export const unlinkGoogle = <ThrowOnError extends boolean = false>(options?: Opt
             type: 'http'
         }, { name: 'X-API-Key', type: 'apiKey' }],
     url: '/v1/me/google/unlink',
+    ...options
+});
+
+/**
+ * Exchange a refresh token for a new JWT and a new refresh token
+ *
+ * Rotation: the refresh token sent is spent, and the answer carries its successor. A spent
+ * token presented again ends its whole session (theft detection: a client and whoever copied
+ * its token cannot both keep going), so a client refreshes once at a time and keeps the newest
+ * token. A session ends 30 days after its last refresh, and 90 days after it opened whatever
+ * the refreshes. Refused refreshes are counted per client IP, like failed logins.
+ *
+ */
+export const refreshSession = <ThrowOnError extends boolean = false>(options: Options<RefreshSessionData, ThrowOnError>): RequestResult<RefreshSessionResponses, RefreshSessionErrors, ThrowOnError> => (options.client ?? client).post<RefreshSessionResponses, RefreshSessionErrors, ThrowOnError>({
+    url: '/v1/auth/refresh',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * End this session, the others, or all of them
+ *
+ * `scope` `current` (the default) ends the session of the JWT sent, `others` every other
+ * session of the account, `all` every one. The sessions named stop at once, on every instance:
+ * their JWTs and refresh tokens are refused from the next request on. API keys are not
+ * sessions and stay. Needs a JWT session.
+ *
+ */
+export const logout = <ThrowOnError extends boolean = false>(options?: Options<LogoutData, ThrowOnError>): RequestResult<LogoutResponses, LogoutErrors, ThrowOnError> => (options?.client ?? client).post<LogoutResponses, LogoutErrors, ThrowOnError>({
+    security: [{
+            key: 'bearerAuth',
+            scheme: 'bearer',
+            type: 'http'
+        }, { name: 'X-API-Key', type: 'apiKey' }],
+    url: '/v1/auth/logout',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options?.headers
+    }
+});
+
+/**
+ * List the account's active sessions
+ *
+ * Active sessions only, newest first; `current` marks the one of the JWT sent. Needs a JWT session.
+ */
+export const listSessions = <ThrowOnError extends boolean = false>(options?: Options<ListSessionsData, ThrowOnError>): RequestResult<ListSessionsResponses, ListSessionsErrors, ThrowOnError> => (options?.client ?? client).get<ListSessionsResponses, ListSessionsErrors, ThrowOnError>({
+    security: [{
+            key: 'bearerAuth',
+            scheme: 'bearer',
+            type: 'http'
+        }, { name: 'X-API-Key', type: 'apiKey' }],
+    url: '/v1/me/sessions',
+    ...options
+});
+
+/**
+ * End one session
+ *
+ * The session's JWTs and refresh token stop working at once. It may be the current one. Needs a JWT session.
+ */
+export const revokeSession = <ThrowOnError extends boolean = false>(options: Options<RevokeSessionData, ThrowOnError>): RequestResult<RevokeSessionResponses, RevokeSessionErrors, ThrowOnError> => (options.client ?? client).delete<RevokeSessionResponses, RevokeSessionErrors, ThrowOnError>({
+    security: [{
+            key: 'bearerAuth',
+            scheme: 'bearer',
+            type: 'http'
+        }, { name: 'X-API-Key', type: 'apiKey' }],
+    url: '/v1/me/sessions/{session_id}',
     ...options
 });
 
@@ -271,6 +347,9 @@ export const healthz = <ThrowOnError extends boolean = false>(options?: Options<
 /**
  * Readiness
  *
- * The database answers. 503 `service_unavailable` otherwise.
+ * The database answers, its migrations are applied, and the process is not shutting down.
+ * Otherwise 503 `service_unavailable`, with a `detail` saying which. Also served on
+ * `MANAGEMENT_PORT` when that is set.
+ *
  */
 export const readyz = <ThrowOnError extends boolean = false>(options?: Options<ReadyzData, ThrowOnError>): RequestResult<ReadyzResponses, ReadyzErrors, ThrowOnError> => (options?.client ?? client).get<ReadyzResponses, ReadyzErrors, ThrowOnError>({ url: '/readyz', ...options });

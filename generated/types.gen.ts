@@ -65,6 +65,7 @@ export type Session = {
      * Seconds until the token expires.
      */
     expires_in: number;
+    refresh_token: RefreshToken;
 };
 
 export type GoogleSession = {
@@ -80,6 +81,7 @@ export type GoogleSession = {
      * Seconds until the token expires.
      */
     expires_in: number;
+    refresh_token: RefreshToken;
     /**
      * True when this call created the account.
      */
@@ -226,7 +228,7 @@ export type ActiveAccessToken = {
     /**
      * The session the token belongs to.
      */
-    session_id?: string;
+    session_id: string;
 };
 
 export type ActiveApiKey = {
@@ -302,6 +304,66 @@ export type Account = {
     created_at: Timestamp;
 };
 
+/**
+ * 32 random bytes, base64url: shown once, kept by the service only as a keyed hash. Single use:
+ * `POST /v1/auth/refresh` spends it and answers its successor.
+ *
+ */
+export type RefreshToken = string;
+
+export type RefreshRequest = {
+    /**
+     * The newest refresh token of the session.
+     */
+    refresh_token: string;
+};
+
+export type LogoutRequest = {
+    /**
+     * Which sessions end: this one, every other one, or every one.
+     */
+    scope?: 'current' | 'others' | 'all';
+};
+
+export type ActiveSession = {
+    /**
+     * The session's id: the `sid` of its JWTs.
+     */
+    id: string;
+    /**
+     * How the session was opened.
+     */
+    method: 'password' | 'google';
+    created_at: Timestamp;
+    /**
+     * The last JWT read or refresh, kept to within a minute.
+     */
+    last_used_at: string;
+    /**
+     * 30 days after the last refresh, and never more than 90 days after `created_at`.
+     */
+    expires_at: string;
+    /**
+     * The User-Agent of the sign-in, cut to 256 characters; null when none was sent.
+     */
+    user_agent: string | null;
+    /**
+     * The client address of the sign-in.
+     */
+    ip: string | null;
+    /**
+     * True for the session of the JWT this list was asked with.
+     */
+    current: boolean;
+};
+
+export type SessionList = {
+    /**
+     * At most 100 sessions are active at once; signing in once more ends the least recently refreshed.
+     */
+    items: Array<ActiveSession>;
+};
+
 export type Health = {
     status: 'ok';
 };
@@ -320,7 +382,7 @@ export type Problem = {
     /**
      * Stable machine-readable error code.
      */
-    code: 'validation_failed' | 'invalid_json' | 'weak_password' | 'username_taken' | 'email_taken' | 'invalid_credentials' | 'email_not_verified' | 'invalid_code' | 'invalid_google_credential' | 'google_not_configured' | 'invalid_token' | 'unauthorized' | 'jwt_required' | 'api_key_limit_reached' | 'api_key_not_found' | 'google_not_linked' | 'password_required' | 'not_found' | 'method_not_allowed' | 'payload_too_large' | 'unsupported_media_type' | 'too_many_requests' | 'service_unavailable' | 'server_busy' | 'not_implemented' | 'internal_error';
+    code: 'validation_failed' | 'invalid_json' | 'weak_password' | 'username_taken' | 'email_taken' | 'invalid_credentials' | 'email_not_verified' | 'invalid_code' | 'invalid_google_credential' | 'google_not_configured' | 'invalid_token' | 'unauthorized' | 'jwt_required' | 'api_key_limit_reached' | 'api_key_not_found' | 'session_not_found' | 'google_not_linked' | 'password_required' | 'not_found' | 'method_not_allowed' | 'payload_too_large' | 'unsupported_media_type' | 'too_many_requests' | 'service_unavailable' | 'server_busy' | 'not_implemented' | 'internal_error';
     /**
      * Present for validation_failed.
      */
@@ -351,7 +413,7 @@ export type RegisterErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -396,7 +458,7 @@ export type LoginErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -433,7 +495,7 @@ export type VerifyEmailErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -470,7 +532,7 @@ export type ResendVerificationErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -548,7 +610,7 @@ export type ForgotPasswordErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -585,7 +647,7 @@ export type ResetPasswordErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -626,7 +688,7 @@ export type ListApiKeysErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -675,7 +737,7 @@ export type CreateApiKeyErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -699,7 +761,7 @@ export type RevokeApiKeyData = {
     body?: never;
     path: {
         /**
-         * The key's id.
+         * The key's id, in the canonical 8-4-4-4-12 form (either case).
          */
         key_id: string;
     };
@@ -729,7 +791,7 @@ export type RevokeApiKeyErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -770,7 +832,7 @@ export type IntrospectErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -836,7 +898,7 @@ export type GetAccountErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -877,7 +939,7 @@ export type UnlinkGoogleErrors = {
      */
     429: Problem;
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**
@@ -896,6 +958,187 @@ export type UnlinkGoogleResponses = {
 };
 
 export type UnlinkGoogleResponse = UnlinkGoogleResponses[keyof UnlinkGoogleResponses];
+
+export type RefreshSessionData = {
+    body: RefreshRequest;
+    path?: never;
+    query?: never;
+    url: '/v1/auth/refresh';
+};
+
+export type RefreshSessionErrors = {
+    /**
+     * The body is not JSON (`invalid_json`) or does not match the schema (`validation_failed`, with `errors`).
+     */
+    400: Problem;
+    /**
+     * The refresh token is unknown, spent, expired or its session has ended (`invalid_token`). A spent one has just ended its session.
+     */
+    401: Problem;
+    /**
+     * Too many attempts (`too_many_requests`); retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     */
+    503: Problem;
+    /**
+     * Any other problem (`invalid_json`, `payload_too_large`, `unsupported_media_type`, `not_found`, `method_not_allowed`, `internal_error`, ...).
+     */
+    default: Problem;
+};
+
+export type RefreshSessionError = RefreshSessionErrors[keyof RefreshSessionErrors];
+
+export type RefreshSessionResponses = {
+    /**
+     * A new JWT and a new refresh token of the same session.
+     */
+    200: Session;
+};
+
+export type RefreshSessionResponse = RefreshSessionResponses[keyof RefreshSessionResponses];
+
+export type LogoutData = {
+    body?: LogoutRequest;
+    path?: never;
+    query?: never;
+    url: '/v1/auth/logout';
+};
+
+export type LogoutErrors = {
+    /**
+     * The body is not JSON (`invalid_json`) or does not match the schema (`validation_failed`, with `errors`).
+     */
+    400: Problem;
+    /**
+     * No credential, or one that is malformed, expired, revoked or wrongly signed (`unauthorized`).
+     */
+    401: Problem;
+    /**
+     * An API key was used where a JWT session is needed (`jwt_required`).
+     */
+    403: Problem;
+    /**
+     * Too many attempts (`too_many_requests`); retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     */
+    503: Problem;
+    /**
+     * Any other problem (`invalid_json`, `payload_too_large`, `unsupported_media_type`, `not_found`, `method_not_allowed`, `internal_error`, ...).
+     */
+    default: Problem;
+};
+
+export type LogoutError = LogoutErrors[keyof LogoutErrors];
+
+export type LogoutResponses = {
+    /**
+     * The sessions named have ended.
+     */
+    204: void;
+};
+
+export type LogoutResponse = LogoutResponses[keyof LogoutResponses];
+
+export type ListSessionsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/v1/me/sessions';
+};
+
+export type ListSessionsErrors = {
+    /**
+     * No credential, or one that is malformed, expired, revoked or wrongly signed (`unauthorized`).
+     */
+    401: Problem;
+    /**
+     * An API key was used where a JWT session is needed (`jwt_required`).
+     */
+    403: Problem;
+    /**
+     * Too many attempts (`too_many_requests`); retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     */
+    503: Problem;
+    /**
+     * Any other problem (`invalid_json`, `payload_too_large`, `unsupported_media_type`, `not_found`, `method_not_allowed`, `internal_error`, ...).
+     */
+    default: Problem;
+};
+
+export type ListSessionsError = ListSessionsErrors[keyof ListSessionsErrors];
+
+export type ListSessionsResponses = {
+    /**
+     * The active sessions.
+     */
+    200: SessionList;
+};
+
+export type ListSessionsResponse = ListSessionsResponses[keyof ListSessionsResponses];
+
+export type RevokeSessionData = {
+    body?: never;
+    path: {
+        /**
+         * The session's id (from the list, or the `sid` of its JWTs).
+         */
+        session_id: string;
+    };
+    query?: never;
+    url: '/v1/me/sessions/{session_id}';
+};
+
+export type RevokeSessionErrors = {
+    /**
+     * The body is not JSON (`invalid_json`) or does not match the schema (`validation_failed`, with `errors`).
+     */
+    400: Problem;
+    /**
+     * No credential, or one that is malformed, expired, revoked or wrongly signed (`unauthorized`).
+     */
+    401: Problem;
+    /**
+     * An API key was used where a JWT session is needed (`jwt_required`).
+     */
+    403: Problem;
+    /**
+     * No active session with this id belongs to the account (`session_not_found`): unknown, ended, or another account's alike.
+     */
+    404: Problem;
+    /**
+     * Too many attempts (`too_many_requests`); retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     */
+    503: Problem;
+    /**
+     * Any other problem (`invalid_json`, `payload_too_large`, `unsupported_media_type`, `not_found`, `method_not_allowed`, `internal_error`, ...).
+     */
+    default: Problem;
+};
+
+export type RevokeSessionError = RevokeSessionErrors[keyof RevokeSessionErrors];
+
+export type RevokeSessionResponses = {
+    /**
+     * The session has ended.
+     */
+    204: void;
+};
+
+export type RevokeSessionResponse = RevokeSessionResponses[keyof RevokeSessionResponses];
 
 export type HealthzData = {
     body?: never;
@@ -931,7 +1174,7 @@ export type ReadyzData = {
 
 export type ReadyzErrors = {
     /**
-     * The database is unreachable (`service_unavailable`) or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
      */
     503: Problem;
     /**

@@ -12,6 +12,7 @@ import { GoogleUnavailable, type GoogleIdentity, type GoogleVerdict } from '../l
 import { consume, limitKey } from '../lib/limits.ts';
 import type { Logger } from '../lib/logger.ts';
 import { problem } from '../lib/problems.ts';
+import { startSession } from '../lib/sessions.ts';
 import type { Operation } from '../http/operation.ts';
 
 // Every refusal — wrong audience, expired, forged, unverified email, wrong nonce, garbage — is
@@ -25,7 +26,7 @@ const invalidCredential = (detail?: string) =>
 export const googleSignIn: Operation<GoogleSignInData, GoogleSignInResponses> = async (
   c,
   ctx,
-  { config, db, google, jwt, log },
+  { config, db, google, jwt, codeKey, log },
 ) => {
   if (!google) {
     throw problem('google_not_configured', {
@@ -53,16 +54,13 @@ export const googleSignIn: Operation<GoogleSignInData, GoogleSignInResponses> = 
   }
 
   const { account, created } = await accountFor(db, log, verdict.identity);
-  return {
-    status: 200,
-    headers: { 'Cache-Control': 'no-store' },
-    body: {
-      access_token: jwt.sign(account.id, account.token_version),
-      token_type: 'bearer',
-      expires_in: jwt.ttlSeconds,
-      account_created: created,
-    },
-  };
+  const tokens = await startSession(db, jwt, codeKey, {
+    accountId: account.id,
+    method: 'google',
+    userAgent: ctx.get('user-agent'),
+    ip: ctx.ip,
+  });
+  return { status: 200, headers: { 'Cache-Control': 'no-store' }, body: { ...tokens, account_created: created } };
 };
 
 /**

@@ -10,12 +10,16 @@ import { googleSignIn } from './googleSignIn.ts';
 import { healthz } from './healthz.ts';
 import { introspect } from './introspect.ts';
 import { listApiKeys } from './listApiKeys.ts';
+import { listSessions } from './listSessions.ts';
 import { login } from './login.ts';
+import { logout } from './logout.ts';
 import { readyz } from './readyz.ts';
+import { refreshSession } from './refreshSession.ts';
 import { register } from './register.ts';
 import { resendVerification } from './resendVerification.ts';
 import { resetPassword } from './resetPassword.ts';
 import { revokeApiKey } from './revokeApiKey.ts';
+import { revokeSession } from './revokeSession.ts';
 import { unlinkGoogle } from './unlinkGoogle.ts';
 import { verifyEmail } from './verifyEmail.ts';
 
@@ -32,6 +36,10 @@ export const handlers = {
   revokeApiKey,
   getAccount,
   unlinkGoogle,
+  refreshSession,
+  logout,
+  listSessions,
+  revokeSession,
   introspect,
   getJwks,
   healthz,

@@ -27,14 +27,21 @@ function describe(p: Principal): Introspection {
       key_id: p.key.id,
       scopes: p.key.scopes,
     };
-  return { active: true, token_type: 'access_token', ...owner, iat: p.claims.iat, exp: p.claims.exp };
+  return {
+    active: true,
+    token_type: 'access_token',
+    ...owner,
+    iat: p.claims.iat,
+    exp: p.claims.exp,
+    session_id: p.sessionId,
+  };
 }
 
 // RFC 7662 in spirit: whatever the inspected token is, the answer about it is a 200. Only the
 // caller's own service key can earn a 401 or a 429; a refused inspected token costs the caller's
 // IP nothing, because a product backend relays its users' tokens, good and bad.
 export const introspect: Operation<IntrospectData, IntrospectResponses> = async (c, ctx, deps) => {
-  const { config, db, jwt, keyUses } = deps;
+  const { config, db, jwt } = deps;
   const caller = requireServiceCaller(c);
   const presented = present(jwt, c.request.requestBody.token);
   const rule = config.limits.introspect;
@@ -45,7 +52,7 @@ export const introspect: Operation<IntrospectData, IntrospectResponses> = async 
   );
   if (!result) return refuseServiceKey(ctx, deps);
   if (result.hit.count > rule.limit) throw tooManyRequests(result.hit.resetIn, rule);
-  const principal = presented && admit(presented, result.row, keyUses);
+  const principal = presented && admit(presented, result.row, deps);
   return {
     status: 200,
     headers: { 'Cache-Control': 'no-store' },

@@ -1,5 +1,6 @@
 import type { RegisterData, RegisterResponses } from '../generated/types.gen.ts';
 import { findAccountByEmail, findAccountByLogin, insertAccount } from '../db/accounts.ts';
+import { withRetry } from '../db/retry.ts';
 import { consume, limitKey } from '../lib/limits.ts';
 import { checkPasswordPolicy } from '../lib/passwords.ts';
 import { problem } from '../lib/problems.ts';
@@ -16,7 +17,7 @@ const taken = (field: 'username' | 'email' | 'google_sub') =>
 export const register: Operation<RegisterData, RegisterResponses> = async (
   c,
   ctx,
-  { config, db, hasher, codeKey, wakeOutboxWorker },
+  { config, db, hasher, codeKey, log, wakeOutboxWorker },
 ) => {
   const { username, password } = c.request.requestBody;
   const email = c.request.requestBody.email.toLowerCase();
@@ -29,12 +30,16 @@ export const register: Operation<RegisterData, RegisterResponses> = async (
   if (await findAccountByEmail(db, email)) throw taken('email');
   const passwordHash = await hasher.hash(normalized);
 
-  const result = await db.transaction(async (trx) => {
-    const inserted = await insertAccount(trx, { username, email, password_hash: passwordHash });
-    if ('conflict' in inserted) return inserted;
-    await issueVerificationCode(trx, codeKey, inserted.account);
-    return inserted;
-  });
+  const result = await withRetry(
+    db,
+    async (trx) => {
+      const inserted = await insertAccount(trx, { username, email, password_hash: passwordHash });
+      if ('conflict' in inserted) return inserted;
+      await issueVerificationCode(trx, codeKey, inserted.account);
+      return inserted;
+    },
+    log,
+  );
   if ('conflict' in result) throw taken(result.conflict);
   wakeOutboxWorker();
 

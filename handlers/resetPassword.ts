@@ -1,5 +1,6 @@
 import type { ResetPasswordData, ResetPasswordResponses } from '../generated/types.gen.ts';
 import { findLiveRecoveryToken, redeemRecoveryToken } from '../db/recoveryTokens.ts';
+import { withRetry } from '../db/retry.ts';
 import { consume, limitKey } from '../lib/limits.ts';
 import { checkPasswordPolicy } from '../lib/passwords.ts';
 import { problem } from '../lib/problems.ts';
@@ -15,7 +16,7 @@ const invalidToken = () =>
 export const resetPassword: Operation<ResetPasswordData, ResetPasswordResponses> = async (
   c,
   ctx,
-  { config, db, hasher, codeKey },
+  { config, db, hasher, codeKey, log },
 ) => {
   const { token, new_password: newPassword } = c.request.requestBody;
   await consume(db, [{ key: limitKey('reset-ip', ctx.ip), rule: config.limits.resetIp }]);
@@ -34,7 +35,7 @@ export const resetPassword: Operation<ResetPasswordData, ResetPasswordResponses>
   // for its duration; the redemption below decides any race for the token.
   const passwordHash = await hasher.hash(normalized);
 
-  const accountId = await db.transaction((trx) => redeemRecoveryToken(trx, tokenHash, passwordHash));
+  const accountId = await withRetry(db, (trx) => redeemRecoveryToken(trx, tokenHash, passwordHash), log);
   if (!accountId) throw invalidToken();
   return { status: 204, body: undefined };
 };

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { VerifyEmailData, VerifyEmailResponses } from '../generated/types.gen.ts';
 import { markEmailVerified } from '../db/accounts.ts';
+import { withRetry } from '../db/retry.ts';
 import { consumeCode, spendCodeAttempt } from '../db/verificationCodes.ts';
 import { consume, limitKey } from '../lib/limits.ts';
 import { problem } from '../lib/problems.ts';
@@ -13,7 +14,7 @@ const invalidCode = () => problem('invalid_code', { detail: 'Check the code, or 
 export const verifyEmail: Operation<VerifyEmailData, VerifyEmailResponses> = async (
   c,
   ctx,
-  { config, db, codeKey },
+  { config, db, codeKey, log },
 ) => {
   const email = c.request.requestBody.email.toLowerCase();
   const { code } = c.request.requestBody;
@@ -33,11 +34,15 @@ export const verifyEmail: Operation<VerifyEmailData, VerifyEmailResponses> = asy
   const matches = !!expected && !!given && expected.length === given.length && timingSafeEqual(expected, given);
   if (!live || !matches) throw invalidCode();
 
-  const won = await db.transaction(async (trx) => {
-    if (!(await consumeCode(trx, live.account_id, live.code_hash))) return false;
-    await markEmailVerified(trx, live.account_id);
-    return true;
-  });
+  const won = await withRetry(
+    db,
+    async (trx) => {
+      if (!(await consumeCode(trx, live.account_id, live.code_hash))) return false;
+      await markEmailVerified(trx, live.account_id);
+      return true;
+    },
+    log,
+  );
   if (!won) throw invalidCode();
   return { status: 200, body: { email, email_verified: true } };
 };

@@ -1,4 +1,4 @@
-// JSON only. A body of any other type is 415 before anything tries to read it; a JSON body is
+// JSON only (application/json). A body of any other type is 415 before anything tries to read it; a JSON body is
 // parsed by koa-body within the size limit. One layer for both, so a request without a body pays
 // for one closure call, not two.
 import { koaBody } from 'koa-body';
@@ -28,7 +28,10 @@ export function jsonBodyOnly(limitBytes: number): Middleware {
   // the others.
   return (ctx, next) => {
     const hasBody = Number(ctx.get('content-length') || 0) > 0 || ctx.get('transfer-encoding') !== '';
-    if (hasBody && !ctx.is('application/json', '+json')) {
+    // application/json only, not every `+json` type: a JSON Merge Patch (RFC 7396) or a JSON:API
+    // document carries semantics this API does not implement, and koa-body would parse some
+    // such types and silently skip others. Refused whole, never half-accepted.
+    if (hasBody && !ctx.is('application/json')) {
       throw problem('unsupported_media_type', {
         detail: 'Send the body as application/json.',
       });

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Middleware } from './state.ts';
+import { escapeHtml } from '../lib/html.ts';
 import { problem } from '../lib/problems.ts';
 
 export const DOCS_CSP = [
@@ -38,12 +39,12 @@ const SECURITY_HEADERS: Record<string, string> = {
 // Relative URLs throughout (the page is /docs, so "docs/assets/x" is /docs/assets/x and
 // "openapi.json" is /openapi.json): the page keeps working behind a proxy that mounts the service
 // under a path prefix.
-const PAGE = `<!doctype html>
+const page = (appName: string) => `<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>rst auth API</title>
+  <title>${escapeHtml(appName)} API</title>
   <link rel="icon" type="image/png" sizes="32x32" href="docs/assets/favicon-32x32.png">
   <link rel="icon" type="image/png" sizes="16x16" href="docs/assets/favicon-16x16.png">
   <link rel="stylesheet" href="docs/assets/swagger-ui.css">
@@ -51,7 +52,7 @@ const PAGE = `<!doctype html>
 </head>
 <body>
   <header class="rst-bar">
-    <span class="rst-brand">rst auth API</span>
+    <span class="rst-brand">${escapeHtml(appName)} API</span>
     <span class="rst-hint">Sign in with <strong>Try it out</strong> on <code>POST /v1/auth/login</code> (or <code>/v1/auth/google</code>): the token it returns fills the auth bar. Or press <strong>Authorize</strong> and paste a JWT or an <code>rst_</code> API key. Requests go to this server.</span>
     <label class="rst-remember"><input type="checkbox" id="rst-remember"> Remember authorization in this browser</label>
     <nav><a href="openapi.json">openapi.json</a> <a href="openapi.yaml">openapi.yaml</a></nav>
@@ -157,9 +158,9 @@ function loadAssets(): Map<string, Asset> {
 }
 
 /** Koa middleware serving /docs and /docs/assets/*; every other path passes through. */
-export function docs(): Middleware {
+export function docs(appName: string): Middleware {
   const assets = loadAssets();
-  const page = asset(PAGE, 'text/html; charset=utf-8');
+  const html = asset(page(appName), 'text/html; charset=utf-8');
 
   return async (ctx, next) => {
     if (ctx.path !== '/docs' && ctx.path !== '/docs/' && !ctx.path.startsWith('/docs/assets/')) return next();
@@ -173,7 +174,7 @@ export function docs(): Middleware {
       ctx.redirect('../docs');
       return;
     }
-    const found = ctx.path === '/docs' ? page : assets.get(ctx.path.slice('/docs/assets/'.length));
+    const found = ctx.path === '/docs' ? html : assets.get(ctx.path.slice('/docs/assets/'.length));
     if (!found) throw problem('not_found');
     // Revalidated on every load (ETag → 304), so an upgraded swagger-ui-dist is never stale.
     ctx.set('Cache-Control', 'no-cache');

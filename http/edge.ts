@@ -1,7 +1,7 @@
 // The outermost layer: the request id, the headers every response carries, the access log, the
 // request metrics, and every throw from the layers below rendered as problem+json.
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '../lib/logger.ts';
+import { fromClient, type Logger } from '../lib/logger.ts';
 import type { Metrics } from '../lib/metrics.ts';
 import { Problem } from '../lib/problems.ts';
 import { operationLabel } from './metrics.ts';
@@ -21,7 +21,7 @@ export function edge(log: Logger, metrics: Metrics): Middleware {
     const requestId = REQUEST_ID.test(sent) ? sent : randomUUID();
     ctx.state.requestId = requestId;
     ctx.set('X-Request-Id', requestId);
-    if (logDebug) log.debug({ requestId, method: ctx.method, path: ctx.path }, 'request received');
+    if (logDebug) log.debug({ requestId, method: ctx.method, path: fromClient(ctx.path) }, 'request received');
     ctx.set('X-Content-Type-Options', 'nosniff');
     try {
       await next();
@@ -29,7 +29,7 @@ export function edge(log: Logger, metrics: Metrics): Middleware {
       const refusal = toProblem(err);
       if (refusal.status >= 500 && !(err instanceof Problem)) {
         // Logged with the request id and cause; the client sees only the problem's code.
-        log.error({ err, requestId, method: ctx.method, path: ctx.path }, 'request failed');
+        log.error({ err, requestId, method: ctx.method, path: fromClient(ctx.path) }, 'request failed');
       }
       renderProblem(ctx, refusal);
     }
@@ -39,7 +39,7 @@ export function edge(log: Logger, metrics: Metrics): Middleware {
         {
           requestId,
           method: ctx.method,
-          path: ctx.path,
+          path: fromClient(ctx.path),
           operation: ctx.state.operationId,
           status: ctx.status,
           ms: Math.round(ms),

@@ -2,14 +2,14 @@
 // hook registered, so a request that fails routing, validation or authentication never reaches a
 // handler, and the last Koa layer that hands each request to it.
 import { OpenAPIBackend, type Context, type Document } from 'openapi-backend';
-import addFormats from 'ajv-formats';
 import { handlers } from '../handlers/index.ts';
 import type { Deps } from '../lib/deps.ts';
 import { problem } from '../lib/problems.ts';
+import { addContractFormats } from './formats.ts';
 import { apiKeyHeader, bearerAuth, serviceKey, unauthorized } from './security.ts';
 import type { Middleware, RequestContext } from './state.ts';
 
-const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];
+const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options'];
 
 export async function createOpenApi(document: Document, deps: Deps): Promise<OpenAPIBackend> {
   const validated = new Set<string>();
@@ -25,10 +25,7 @@ export async function createOpenApi(document: Document, deps: Deps): Promise<Ope
     // validate but its query string, which must be empty: ajv runs only when there is something
     // for it to look at.
     validate: (c: Context, ctx: RequestContext) => validated.has(c.operation.operationId!) || ctx.querystring !== '',
-    customizeAjv: (ajv) => {
-      addFormats.default(ajv, ['email', 'uuid', 'date-time']);
-      return ajv;
-    },
+    customizeAjv: addContractFormats,
   });
   api.register({
     ...handlers,
@@ -52,9 +49,12 @@ export async function createOpenApi(document: Document, deps: Deps): Promise<Ope
       throw problem('not_found');
     },
     methodNotAllowed: (c: Context) => {
-      const allow = METHODS.filter((method) => api.router.matchOperation({ method, path: c.request.path, headers: {} }))
-        .map((m) => m.toUpperCase())
-        .join(', ');
+      const allowed = METHODS.filter((method) =>
+        api.router.matchOperation({ method, path: c.request.path, headers: {} }),
+      );
+      // HEAD is answered wherever GET is (see operations()).
+      if (allowed.includes('get')) allowed.splice(1, 0, 'head');
+      const allow = allowed.map((m) => m.toUpperCase()).join(', ');
       throw problem('method_not_allowed', { headers: { Allow: allow } });
     },
     notImplemented: () => {
@@ -81,7 +81,9 @@ export function operations(api: OpenAPIBackend, deps: Deps): Middleware {
   return async (ctx) => {
     const res = (await api.handleRequest(
       {
-        method: ctx.method,
+        // HEAD is GET without the body (RFC 9110 §9.3.2): routed, authenticated and answered as
+        // GET, and Koa leaves the body out.
+        method: ctx.method === 'HEAD' ? 'GET' : ctx.method,
         path: ctx.path,
         query: ctx.querystring,
         headers: ctx.headers as Record<string, string>,

@@ -1,6 +1,6 @@
 // Anything thrown, as RFC 9457 application/problem+json: edge() calls these for every error, so
 // this is the one place an error becomes a response. Internals never reach the client.
-import { isDatabaseUnavailable } from '../db/errors.ts';
+import { classifyDatabaseError } from '../db/errors.ts';
 import type { Problem as ProblemBody } from '../generated/types.gen.ts';
 import { Problem, problem, serviceUnavailable } from '../lib/problems.ts';
 import type { RequestContext } from './state.ts';
@@ -8,19 +8,19 @@ import type { RequestContext } from './state.ts';
 /** Maps anything thrown to a Problem. */
 export function toProblem(err: unknown): Problem {
   if (err instanceof Problem) return err;
-  if (isDatabaseUnavailable(err)) return serviceUnavailable();
+  const failure = classifyDatabaseError(err);
+  // A deadlock or serialization failure reaching here has already had its one retry (withRetry).
+  if (failure === 'unavailable' || failure === 'transient') return serviceUnavailable();
+  if (failure === 'invalid_input') {
+    return problem('validation_failed', {
+      detail: 'A value could not be read or stored as given (a character such as U+0000, or a malformed id).',
+      errors: [{ path: '/', message: 'contains a value the database cannot read or store' }],
+    });
+  }
   // A path with broken percent-encoding (`/v1/auth/api-keys/%ZZ`) fails decoding in the router.
   if (err instanceof URIError) {
     return problem('validation_failed', {
       errors: [{ path: '/path', message: 'has malformed percent-encoding' }],
-    });
-  }
-  // 22021/22P05: a string the schema allows but PostgreSQL text cannot hold (U+0000 above all),
-  // met in a query parameter. The input is at fault, not the service: 400, not 500.
-  if (['22021', '22P05'].includes((err as { code?: string })?.code ?? '')) {
-    return problem('validation_failed', {
-      detail: 'A string contains a character that cannot be stored, such as U+0000.',
-      errors: [{ path: '/body', message: 'must not contain U+0000' }],
     });
   }
   return problem('internal_error', {

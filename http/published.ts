@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Document } from 'openapi-backend';
 import YAML from 'yaml';
+import { problem } from '../lib/problems.ts';
 import { docs } from './docs.ts';
 import type { Middleware } from './state.ts';
 
@@ -22,13 +23,15 @@ export function loadSpec(): Spec {
   return { yaml, document: YAML.parse(yaml) as Document };
 }
 
-export function published(spec: Spec): Middleware {
+export function published(spec: Spec, appName: string): Middleware {
   const specJson = JSON.stringify(spec.document);
-  const docsPages = docs();
+  const docsPages = docs(appName);
   return (ctx, next) => {
     const p = ctx.path;
     if (p.startsWith('/docs')) return docsPages(ctx, next);
-    if ((p === '/openapi.yaml' || p === '/openapi.json') && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
+    if (p === '/openapi.yaml' || p === '/openapi.json') {
+      if (ctx.method !== 'GET' && ctx.method !== 'HEAD')
+        throw problem('method_not_allowed', { headers: { Allow: 'GET, HEAD' } });
       ctx.type = p === '/openapi.yaml' ? 'application/yaml' : 'application/json';
       ctx.body = p === '/openapi.yaml' ? spec.yaml : specJson;
       return;

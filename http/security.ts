@@ -110,12 +110,16 @@ export function requireOwner(c: Context): Principal {
   return principal;
 }
 
-/** "Session first, key second": only a JWT session may mint, list or revoke keys. */
-export function requireJwtOwner(c: Context): Principal {
+/** "Session first, key second": only a JWT session may mint, list or revoke keys, or manage sessions. */
+export function requireJwtOwner(
+  c: Context,
+  detail = 'API keys cannot manage API keys; sign in and use the session token.',
+): Principal & { kind: 'jwt'; sessionId: string } {
   const principal = requireOwner(c);
-  if (principal.kind !== 'jwt')
-    throw problem('jwt_required', {
-      detail: 'API keys cannot manage API keys; sign in and use the session token.',
-    });
-  return principal;
+  if (principal.kind !== 'jwt' || principal.sessionId === undefined) throw problem('jwt_required', { detail });
+  return principal as Principal & { kind: 'jwt'; sessionId: string };
 }
+
+/** An API key is no session: it cannot list, end or log out of one. */
+export const requireSessionOwner = (c: Context) =>
+  requireJwtOwner(c, 'An API key belongs to no session; sign in and use the session token.');

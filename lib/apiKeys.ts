@@ -9,9 +9,6 @@
 // behind scrypt on the libuv pool during a login storm (STACK-NOTES.md).
 import { createHash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { touchApiKeys } from '../db/apiKeys.ts';
-import type { Db } from '../db/knex.ts';
-import type { Logger } from './logger.ts';
 
 export const API_KEY_PREFIX = 'rst_';
 /** Service keys (lib/serviceKeys.ts) share the format under a prefix of their own. */
@@ -80,43 +77,3 @@ export const newApiKey = (): NewApiKey => mintKey(API_KEY_PREFIX);
 export const looksLikeApiKey = (credential: string): boolean => credential.startsWith(API_KEY_PREFIX);
 
 export const isWellFormedApiKey = (raw: string): boolean => isWellFormedKey(API_KEY_PREFIX, raw);
-
-/**
- * Batches last_used_at: a use marks the key, and every `intervalMs` one UPDATE records all marked
- * keys. A burst of first uses (a fleet of CLIs starting, a benchmark over 1,000 keys) is then a
- * write every couple of seconds instead of one commit per key.
- */
-export class KeyUseRecorder {
-  private due = new Set<string>();
-  private readonly timer: NodeJS.Timeout;
-  private flushing: Promise<void> = Promise.resolve();
-  private readonly db: Db;
-  private readonly log: Logger;
-
-  constructor(db: Db, log: Logger, intervalMs = 2000) {
-    this.db = db;
-    this.log = log;
-    this.timer = setInterval(() => void this.flush(), intervalMs);
-    this.timer.unref();
-  }
-
-  mark(keyId: string): void {
-    this.due.add(keyId);
-  }
-
-  flush(): Promise<void> {
-    if (this.due.size === 0) return this.flushing;
-    const keyIds = [...this.due];
-    this.due = new Set();
-    this.flushing = this.flushing
-      .then(() => touchApiKeys(this.db, keyIds))
-      .catch((err: unknown) => this.log.warn({ err, keys: keyIds.length }, 'could not record API key use'));
-    return this.flushing;
-  }
-
-  /** Writes what is marked, then stops; called before the database closes. */
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.flush();
-  }
-}

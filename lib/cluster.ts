@@ -1,7 +1,11 @@
 // WEB_CONCURRENCY=N: the primary process prepares the database once (migrations), then forks N
 // workers that listen on one port (node:cluster hands new connections out round-robin on Linux).
 // It prints the "listening" line once, when every worker is ready; replaces a worker that dies
-// after start-up; and on SIGTERM/SIGINT stops every worker gracefully and exits 0 when all did.
+// after start-up; and on SIGTERM/SIGINT stops every worker gracefully and exits 0 when all did; a
+// second signal passes on to the workers (each exits at once) and the primary exits too.
+// With MANAGEMENT_PORT every worker listens on that port as well (node:cluster shares it): a
+// probe reaches one worker, which answers for the database and its own state, and /metrics there
+// sums every worker's numbers as on the public port.
 // Workers share nothing in memory: limits, codes and the outbox live in PostgreSQL.
 import cluster from 'node:cluster';
 import type { Config } from '../config.ts';
@@ -9,12 +13,9 @@ import type { Logger } from './logger.ts';
 import { serveClusterMetrics } from './metrics.ts';
 
 const LISTENING = 'rst:listening';
-/** Workers stop within 8 s (server.ts forces open sockets closed then); this is the backstop. */
-const STOP_DEADLINE_MS = 15_000;
-
-/** Called in a worker once its server listens. */
-export function reportListening(url: string): void {
-  process.send?.({ type: LISTENING, url });
+/** Called in a worker once its server (and management listener) listens. */
+export function reportListening(url: string, managementUrl: string | undefined): void {
+  process.send?.({ type: LISTENING, url, managementUrl });
 }
 
 export async function runPrimary(config: Readonly<Config>, log: Logger, prepare: () => Promise<void>): Promise<void> {
@@ -31,19 +32,29 @@ export async function runPrimary(config: Readonly<Config>, log: Logger, prepare:
   const fork = () => {
     const worker = cluster.fork();
     alive.add(worker.id);
-    worker.on('message', (message: { type?: string; url?: string }) => {
+    worker.on('message', (message: { type?: string; url?: string; managementUrl?: string }) => {
       if (message?.type !== LISTENING) return;
       listening.add(worker.id);
       if (!ready && listening.size === config.webConcurrency) {
         ready = true;
-        log.info({ url: message.url, workers: config.webConcurrency, database: 'postgresql' }, 'listening');
-        console.log(`rst auth listening on ${message.url} (docs: ${message.url}/docs)`);
+        const { url, managementUrl } = message;
+        log.info({ url, managementUrl, workers: config.webConcurrency, database: 'postgresql' }, 'listening');
+        const management = managementUrl ? `; management: ${managementUrl}` : '';
+        console.log(`rst auth listening on ${url} (docs: ${url}/docs${management})`);
       }
     });
   };
 
   const stopAll = (signal: string, code: number) => {
-    if (stopping) return;
+    if (stopping) {
+      if (code === 0) {
+        // A second signal from the operator: every worker gets its second one and exits at once.
+        log.warn({ signal }, 'second signal: exiting now');
+        for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+        process.exit(1);
+      }
+      return;
+    }
     stopping = true;
     if (code !== 0) clean = false;
     log.info({ signal, workers: alive.size }, 'shutting down');
@@ -52,7 +63,7 @@ export async function runPrimary(config: Readonly<Config>, log: Logger, prepare:
       log.error({ workers: alive.size }, 'workers did not stop in time');
       for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
       process.exit(1);
-    }, STOP_DEADLINE_MS).unref();
+    }, config.shutdownTimeoutMs + 5000).unref();
     if (alive.size === 0) process.exit(clean ? 0 : 1);
   };
 
@@ -78,7 +89,7 @@ export async function runPrimary(config: Readonly<Config>, log: Logger, prepare:
     }, delay);
   });
 
-  process.once('SIGTERM', () => stopAll('SIGTERM', 0));
-  process.once('SIGINT', () => stopAll('SIGINT', 0));
+  process.on('SIGTERM', () => stopAll('SIGTERM', 0));
+  process.on('SIGINT', () => stopAll('SIGINT', 0));
   for (let i = 0; i < config.webConcurrency; i++) fork();
 }

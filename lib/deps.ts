@@ -2,12 +2,16 @@
 import { createPrivateKey, hkdfSync, randomBytes } from 'node:crypto';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/knex.ts';
+import { touchApiKeys } from '../db/apiKeys.ts';
+import { touchSessions } from '../db/sessions.ts';
 import { getOrCreateSetting } from '../db/settings.ts';
-import { KeyUseRecorder } from './apiKeys.ts';
 import { createGoogleVerifier, type GoogleVerifier } from './google.ts';
 import { generatePrivateKeyPem, JwtService, type JwtSigning } from './jwt.ts';
 import type { Logger } from './logger.ts';
+import { loadMailTemplates, type MailTemplates } from './mail.ts';
 import { PasswordHasher } from './passwords.ts';
+import { Readiness } from './readiness.ts';
+import { UseRecorder } from './useRecorder.ts';
 
 export interface Deps {
   config: Readonly<Config>;
@@ -15,12 +19,17 @@ export interface Deps {
   log: Logger;
   hasher: PasswordHasher;
   jwt: JwtService;
-  /** HMAC key for verification codes and recovery tokens at rest (derived from the JWT secret). */
+  /** HMAC key for verification codes, recovery and refresh tokens at rest (derived from the JWT secret). */
   codeKey: Buffer;
   /** null when GOOGLE_CLIENT_ID is unset: /v1/auth/google answers 503 google_not_configured. */
   google: GoogleVerifier | null;
-  /** Records API key uses in batches (last_used_at within a minute, no write per request). */
-  keyUses: KeyUseRecorder;
+  /** Record API key and session uses in batches (last_used_at within a minute, no write per request). */
+  keyUses: UseRecorder;
+  sessionUses: UseRecorder;
+  /** The checked mail templates (built-in, or from MAIL_TEMPLATES_DIR). */
+  mailTemplates: MailTemplates;
+  /** Pending migrations or a shutdown make /readyz answer 503. */
+  readiness: Readiness;
   /** Nudges the email delivery worker after a transaction that queued mail has committed. */
   wakeOutboxWorker: () => void;
 }
@@ -30,11 +39,13 @@ export async function createDeps(config: Readonly<Config>, db: Db, log: Logger):
   // database, so every instance on that database and every restart share it.
   const secret =
     config.jwtSecret ?? (await getOrCreateSetting(db, 'jwt_secret', () => randomBytes(48).toString('base64url')));
+  const hasher = new PasswordHasher(config.scrypt, config.kdfConcurrency, config.kdfMaxQueue);
+  await hasher.ready();
   return {
     config,
     db,
     log,
-    hasher: new PasswordHasher(config.scrypt, config.kdfConcurrency, config.kdfMaxQueue),
+    hasher,
     jwt: new JwtService({
       ...(await jwtSigning(config, db, secret)),
       ttlSeconds: config.jwtTtlSeconds,
@@ -43,7 +54,10 @@ export async function createDeps(config: Readonly<Config>, db: Db, log: Logger):
     }),
     codeKey: Buffer.from(hkdfSync('sha256', secret, 'rst-auth', 'one-time codes and tokens', 32)),
     google: createGoogleVerifier(config),
-    keyUses: new KeyUseRecorder(db, log),
+    keyUses: new UseRecorder(db, log, 'API key', touchApiKeys),
+    sessionUses: new UseRecorder(db, log, 'session', touchSessions),
+    mailTemplates: loadMailTemplates(config),
+    readiness: new Readiness(),
     wakeOutboxWorker: () => {},
   };
 }

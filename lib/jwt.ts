@@ -1,6 +1,6 @@
-// JWT sessions, signed with one algorithm and pinned to it on verification, with iss/aud/exp
-// checked and a token version (`ver`) that the account row must still carry, so a password reset
-// revokes every earlier token.
+// JWT access tokens, signed with one algorithm and pinned to it on verification, with iss/aud/exp
+// checked, naming their account (`sub`) and their session (`sid`); the session row, read on every
+// request, decides whether the token still counts, so ending a session ends its tokens at once.
 //
 // HS256 (the default) is jsonwebtoken with a shared secret. EdDSA (Ed25519) and ES256 (P-256) sign
 // with private keys whose public halves anyone may fetch (GET /.well-known/jwks.json), so a
@@ -36,7 +36,7 @@ const ASYMMETRIC: Record<AsymmetricAlgorithm, { keyType: string; curve?: string;
 
 export interface SessionClaims {
   sub: string;
-  ver: number;
+  sid: string;
   iat: number;
   exp: number;
 }
@@ -138,9 +138,10 @@ export class JwtService {
   // Tokens already verified, by their exact text, with their expiry. A client sends the same
   // token on every call for as long as it lives, and decoding it, checking its signature and its
   // claims again each time cost more than the rest of an authenticated read's own work. Only a
-  // string that passed verification here is ever found, expiry is checked on every use, and
-  // revocation (token_version) is in the account row, which every request reads anyway. A key
-  // removed from JWT_PRIVATE_KEYS takes a restart, which empties this too.
+  // string that passed verification here is ever found and expiry is checked on every use. Only
+  // the signature check is cached: whether the session is still active comes from its row, which
+  // every request reads anyway (lib/credentials.ts). A key removed from JWT_PRIVATE_KEYS takes a
+  // restart, which empties this too.
   private readonly verified = new Map<string, SessionClaims>();
 
   constructor(opts: JwtSigning & { ttlSeconds: number; issuer: string; audience: string }) {
@@ -166,11 +167,11 @@ export class JwtService {
     return [...this.byKid.values()].map((k) => k.jwk);
   }
 
-  sign(accountId: string, tokenVersion: number): string {
+  sign(accountId: string, sessionId: string): string {
     const iat = Math.floor(Date.now() / 1000);
     const claims = {
       sub: accountId,
-      ver: tokenVersion,
+      sid: sessionId,
       iat,
       exp: iat + this.ttlSeconds,
       iss: this.issuer,
@@ -199,11 +200,12 @@ export class JwtService {
     }
     const payload = this.secret ? this.verifyHs256(token, now) : this.verifyAsymmetric(token, now);
     if (!payload) return null;
-    // A session that never expires, or one without its subject or version, is refused.
-    const { sub, ver, iat, exp } = payload;
-    if (typeof exp !== 'number' || typeof iat !== 'number' || typeof sub !== 'string' || !Number.isInteger(ver))
+    // A token that never expires is refused, and so is one that names no session (nothing could
+    // end it).
+    const { sub, sid, iat, exp } = payload;
+    if (typeof exp !== 'number' || typeof iat !== 'number' || typeof sub !== 'string' || typeof sid !== 'string')
       return null;
-    const claims: SessionClaims = { sub, ver: ver as number, iat, exp };
+    const claims: SessionClaims = { sub, sid, iat, exp };
     if (this.verified.size >= VERIFIED_MAX) this.verified.delete(this.verified.keys().next().value!);
     this.verified.set(token, claims);
     return claims;

@@ -28,7 +28,11 @@ const SECRET_KEYS = [
   'cookie',
 ];
 
-const JWT = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
+// A JWT is matched only where a base64url run starts (the lookbehind): tried at every `eyJ`
+// inside one long run, as in a path of `eyJ` repeated, each attempt would scan to the run's end
+// again, quadratic in the line. Starting at run boundaries, no character is scanned more than a
+// few times.
+const JWT = /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
 // rst_ API keys and rst_svc_ service keys alike.
 const API_KEY = /rst_(?:svc_)?[0-9A-Za-z]{16,}/g;
 const BEARER = /(bearer\s+)[^\s"\\,]+/gi;
@@ -39,6 +43,18 @@ export function scrub(line: string): string {
   if (line.includes('rst_')) line = line.replace(API_KEY, '[redacted-key]');
   if (/bearer/i.test(line)) line = line.replace(BEARER, '$1[redacted]');
   return line;
+}
+
+/** Longest client-sent value (a path) written to a log line. */
+export const LOGGED_VALUE_MAX = 256;
+
+/** A value the client chose, bounded for the log: scrubbed whole first, so a credential that
+ * straddles the cut is not left half in the line, then cut to LOGGED_VALUE_MAX characters. */
+export function fromClient(value: string): string {
+  if (value.length <= LOGGED_VALUE_MAX) return value;
+  const scrubbed = scrub(value);
+  if (scrubbed.length <= LOGGED_VALUE_MAX) return scrubbed;
+  return `${scrubbed.slice(0, LOGGED_VALUE_MAX)}…[${scrubbed.length - LOGGED_VALUE_MAX} more]`;
 }
 
 interface SafeError {

@@ -20,13 +20,14 @@ import {
 } from '../db/outbox.ts';
 import type { Config } from '../config.ts';
 import type { Deps } from './deps.ts';
-import { renderMail, type MailMessage } from './mail.ts';
+import type { MailMessage } from './mail.ts';
 import { runRecoveryRequest } from './recovery.ts';
 import { runVerificationRequest } from './verification.ts';
 
 export interface OutboxWorker {
   wake(): void;
-  stop(): Promise<void>;
+  /** Takes no new row; resolves once the current one is handled, or after `boundMs` at most. */
+  stop(boundMs?: number): Promise<void>;
 }
 
 const POLL_MS = 1000;
@@ -123,7 +124,7 @@ export function startOutboxWorker(deps: Deps, onDeliveryFailure: () => void = ()
       return true;
     }
     try {
-      await send(renderMail(row as MailRow, config.appUrl));
+      await send(deps.mailTemplates.render(row as MailRow));
     } catch (err) {
       const retryIn = backoffSeconds(row.attempts);
       // The error text is nodemailer's (SMTP reply or socket error), never the message body.
@@ -176,10 +177,14 @@ export function startOutboxWorker(deps: Deps, onDeliveryFailure: () => void = ()
 
   return {
     wake: tick,
-    stop: async () => {
+    stop: async (boundMs = SEND_DEADLINE_MS) => {
       stopped = true;
       clearInterval(timer);
-      await running;
+      // A message abandoned mid-send stays leased: no other instance sends it before the lease
+      // runs out, and then it is sent again (at-least-once, as after a crash).
+      let bound: NodeJS.Timeout | undefined;
+      await Promise.race([running, new Promise((resolve) => (bound = setTimeout(resolve, boundMs)))]);
+      clearTimeout(bound);
     },
   };
 }

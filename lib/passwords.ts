@@ -12,13 +12,15 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import * as scryptModule from 'scrypt-kdf';
 import { dictionary } from '@zxcvbn-ts/language-common';
+import { scryptCostProblem } from '../config.ts';
 import { problem } from './problems.ts';
 
 // scrypt-kdf 4 ships one default export at run time while its .d.ts declares named exports.
 const Scrypt = (scryptModule as unknown as { default: typeof scryptModule }).default;
 
 export const PASSWORD_MAX_LENGTH = 256;
-/** A stored hash asking for more than 2^20 iterations is refused rather than computed (DoS). */
+/** A stored hash asking for more than 2^20 iterations is refused rather than computed (DoS), and
+ * so is one above the memory and work caps that configuration obeys (scryptCostProblem). */
 const MAX_STORED_LOG_N = 20;
 
 // ~49k common and breached passwords shipped with zxcvbn-ts, lower-cased.
@@ -54,7 +56,7 @@ export interface ScryptParams {
 export class PasswordHasher {
   private running = 0;
   private readonly waiting: (() => void)[] = [];
-  private dummy: Promise<Uint8Array> | undefined;
+  private readonly dummy: Promise<Uint8Array>;
   readonly params: ScryptParams;
   private readonly concurrency: number;
   private readonly maxQueue: number;
@@ -63,6 +65,15 @@ export class PasswordHasher {
     this.params = params;
     this.concurrency = concurrency;
     this.maxQueue = maxQueue;
+    // Made at start-up and outside the queue: made lazily inside it, a dummy whose turn was shed
+    // (queue full) would stay a rejected promise, and every later login of an unknown account
+    // would answer 503 while real accounts answer 401, telling them apart.
+    this.dummy = Scrypt.kdf(randomBytes(32), params);
+  }
+
+  /** Resolves once the dummy hash exists; start-up waits for it, so a broken KDF stops it. */
+  async ready(): Promise<void> {
+    await this.dummy;
   }
 
   /** Hashes a password that already passed checkPasswordPolicy (so is NFKC-normalised). */
@@ -78,7 +89,6 @@ export class PasswordHasher {
   async verify(stored: string | null | undefined, password: string): Promise<{ ok: boolean; needsRehash: boolean }> {
     const pw = normalizePassword(password);
     if (!stored) {
-      this.dummy ??= this.slot(() => Scrypt.kdf(randomBytes(32), this.params));
       const dummy = await this.dummy;
       await this.slot(() => Scrypt.verify(dummy, pw));
       return { ok: false, needsRehash: false };
@@ -90,7 +100,7 @@ export class PasswordHasher {
     } catch {
       return { ok: false, needsRehash: false };
     }
-    if (params.logN > MAX_STORED_LOG_N) return { ok: false, needsRehash: false };
+    if (params.logN > MAX_STORED_LOG_N || scryptCostProblem(params)) return { ok: false, needsRehash: false };
     const ok = await this.slot(() => Scrypt.verify(key, pw));
     const needsRehash =
       ok && (params.logN !== this.params.logN || params.r !== this.params.r || params.p !== this.params.p);

@@ -19,11 +19,14 @@ const CATALOGUE = {
   invalid_code: [400, 'Invalid or expired code'],
   invalid_google_credential: [401, 'Invalid Google credential'],
   google_not_configured: [503, 'Google sign-in is not configured'],
-  invalid_token: [400, 'Invalid or expired recovery token'],
+  // 400 for a recovery token in a body; a refresh token is a credential, refused with 401 (its
+  // throw site says so through `status`).
+  invalid_token: [400, 'Invalid, expired or used token'],
   unauthorized: [401, 'Authentication required'],
   jwt_required: [403, 'A JWT session is required'],
   api_key_limit_reached: [409, 'API key limit reached'],
   api_key_not_found: [404, 'API key not found'],
+  session_not_found: [404, 'Session not found'],
   google_not_linked: [409, 'Google is not linked to this account'],
   password_required: [409, 'Set a password before unlinking Google'],
   not_found: [404, 'Not found'],
@@ -39,6 +42,8 @@ const CATALOGUE = {
 
 /** What a throw site may add to its code's status and title. */
 export interface ProblemExtra {
+  /** Another status than the catalogue's, for the one code answered with two (invalid_token). */
+  status?: 401;
   detail?: string;
   errors?: { path: string; message: string }[];
   headers?: Record<string, string>;
@@ -51,7 +56,7 @@ export class Problem extends Error {
   constructor(code: ProblemCode, extra: ProblemExtra = {}) {
     const [status, title] = CATALOGUE[code];
     super(title);
-    this.status = status;
+    this.status = extra.status ?? status;
     this.code = code;
     this.extra = extra;
   }

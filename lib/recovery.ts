@@ -1,18 +1,13 @@
-// Password recovery tokens: 32 bytes from the CSPRNG (256 bits), base64url, valid 30 minutes,
-// single use, stored only as an HMAC under the service's code key. Guessing is hopeless at that
-// entropy, so a lookup by hash needs no constant-time compare: the hash an attacker would have
-// to match is unknown to them, and the raw token is never stored.
-import { createHmac, randomBytes } from 'node:crypto';
+// Password recovery tokens: high-entropy tokens (lib/tokens.ts), valid 30 minutes, single use,
+// stored only as a keyed hash.
 import { findAccountByEmail, type AccountRow } from '../db/accounts.ts';
 import type { Db } from '../db/knex.ts';
 import { enqueueMail } from '../db/outbox.ts';
 import { insertRecoveryToken } from '../db/recoveryTokens.ts';
+import { hashToken, newToken } from './tokens.ts';
 
 export const RECOVERY_TTL_SECONDS = 30 * 60;
-const TOKEN_BYTES = 32;
-
-export const hashRecoveryToken = (key: Buffer, token: string): string =>
-  createHmac('sha256', key).update(`recovery:${token}`).digest('base64url');
+export const hashRecoveryToken = (key: Buffer, token: string): string => hashToken(key, 'recovery', token);
 
 /** Mints a token and queues its email, inside the caller's transaction. */
 export async function issueRecoveryToken(
@@ -20,7 +15,7 @@ export async function issueRecoveryToken(
   codeKey: Buffer,
   account: Pick<AccountRow, 'id' | 'email' | 'username'>,
 ): Promise<void> {
-  const token = randomBytes(TOKEN_BYTES).toString('base64url');
+  const token = newToken();
   await insertRecoveryToken(trx, account.id, hashRecoveryToken(codeKey, token), RECOVERY_TTL_SECONDS);
   await enqueueMail(trx, {
     kind: 'reset_password',

@@ -4,10 +4,12 @@
 //   npm run service-key -- list           the active keys: name, prefix, created
 //   npm run service-key -- revoke NAME    the key stops working at once
 //
-// Exit status: 0 done, 1 refused (name taken, no such key), 2 usage or configuration error.
+// Exit status: 0 done, 1 refused (name taken, no such key), 2 usage or configuration error, or
+// migrations pending (run `npm run migrate` first: this command never changes the schema).
 // On the embedded database (no DATABASE_URL) stop the server first: PGlite is single-process.
 import { ConfigError, loadConfig } from '../config.ts';
-import { migrate, openDatabase } from '../db/knex.ts';
+import { openDatabase } from '../db/knex.ts';
+import { migrationStatus } from '../db/migrate.ts';
 import { insertServiceKey, listServiceKeys, revokeServiceKey } from '../db/serviceKeys.ts';
 import { newServiceKey } from '../lib/serviceKeys.ts';
 
@@ -37,9 +39,11 @@ async function main(argv: string[]): Promise<void> {
   }
   const db = openDatabase(config);
   try {
-    // The same migrations the server runs at start, so a key can be made before its first start.
-    await migrate(db);
-    if (command === 'create') {
+    const { pending } = await migrationStatus(db);
+    if (pending.length > 0) {
+      console.error(`service-key: ${pending.length} migrations are pending; run npm run migrate first`);
+      process.exitCode = 2;
+    } else if (command === 'create') {
       const key = newServiceKey();
       const row = await insertServiceKey(db, { name: name!, prefix: key.prefix, hash: key.hash });
       if (row === 'name_taken') return refuse(`service-key: an active key is already named "${name}"; revoke it first`);

@@ -39,10 +39,27 @@ export type RstClientOptions = {
    * so `error` keeps a bearer token from being carried elsewhere. */
   redirect?: RequestInit['redirect'];
 } & (
-  | { token?: Credential; apiKey?: never; serviceKey?: never }
-  | { apiKey?: Credential; token?: never; serviceKey?: never }
-  | { serviceKey?: Credential; token?: never; apiKey?: never }
+  | { token?: Credential; apiKey?: never; serviceKey?: never; session?: never }
+  | { apiKey?: Credential; token?: never; serviceKey?: never; session?: never }
+  | { serviceKey?: Credential; token?: never; apiKey?: never; session?: never }
+  | { session: SessionOptions; token?: never; apiKey?: never; serviceKey?: never }
 );
+
+/** The tokens of a sign-in (`login`, `googleSignIn`, `refreshSession` answer them). */
+export type SessionTokens = Pick<T.Session, 'access_token' | 'refresh_token'>;
+
+/** Opt-in refreshing: the client sends `access_token`, and when the service refuses it (401 with
+ * `WWW-Authenticate: Bearer error="invalid_token"`, e.g. once it has expired) it spends
+ * `refresh_token` once for new tokens and retries the request once. Concurrent calls that meet the
+ * refusal share one refresh: the service ends a session whose spent refresh token is presented
+ * again, so two refreshes with one token would sign the client out. */
+export interface SessionOptions extends SessionTokens {
+  /** Called with every new pair, before the retried request goes out: store them (the refresh
+   * token just spent is dead). */
+  onRefresh?: (tokens: T.Session) => void | Promise<void>;
+  /** Called once the refresh token is refused too (the session ended): sign in again. */
+  onSessionEnded?: () => void | Promise<void>;
+}
 
 /** A refusal from rst auth: the RFC 9457 problem document it answered with, plus what the response
  * headers add. Thrown by every RstClient method for a non-2xx answer. */
@@ -111,6 +128,10 @@ interface OperationTypes {
   revokeApiKey: [T.RevokeApiKeyData, T.RevokeApiKeyResponse];
   getAccount: [T.GetAccountData, T.GetAccountResponse];
   unlinkGoogle: [T.UnlinkGoogleData, T.UnlinkGoogleResponse];
+  refreshSession: [T.RefreshSessionData, T.RefreshSessionResponse];
+  logout: [T.LogoutData, T.LogoutResponse];
+  listSessions: [T.ListSessionsData, T.ListSessionsResponse];
+  revokeSession: [T.RevokeSessionData, T.RevokeSessionResponse];
   introspect: [T.IntrospectData, T.IntrospectResponse];
   getJwks: [T.GetJwksData, T.GetJwksResponse];
   healthz: [T.HealthzData, T.HealthzResponse];
@@ -134,9 +155,11 @@ export type RstClient = {
 
 export function createRstClient(options: RstClientOptions): RstClient {
   const { baseUrl, fetch, headers, signal, redirect } = options;
-  const credential = options.token ?? options.apiKey ?? options.serviceKey;
+  const session = options.session && new RefreshingSession(baseUrl, options.session, fetch ?? globalThis.fetch);
+  const credential = session ? () => session.accessToken : (options.token ?? options.apiKey ?? options.serviceKey);
   const config: Config = { baseUrl };
-  if (fetch) config.fetch = fetch;
+  if (session) config.fetch = session.fetch;
+  else if (fetch) config.fetch = fetch;
   if (headers) config.headers = headers;
   if (signal) config.signal = signal;
   if (redirect) config.redirect = redirect;
@@ -167,4 +190,75 @@ interface Result {
   data?: unknown;
   error?: unknown;
   response?: Response;
+}
+
+/** RFC 6750: the credential sent was refused (as opposed to none being sent). */
+const refusedToken = (res: Response) =>
+  res.status === 401 && /error="invalid_token"/.test(res.headers.get('www-authenticate') ?? '');
+
+class RefreshingSession {
+  private tokens: SessionTokens;
+  private refreshing: Promise<boolean> | undefined;
+  private ended = false;
+  private readonly refreshUrl: string;
+  private readonly options: SessionOptions;
+  private readonly inner: typeof fetch;
+
+  constructor(baseUrl: string, options: SessionOptions, inner: typeof fetch) {
+    this.refreshUrl = `${baseUrl.replace(/\/+$/, '')}/v1/auth/refresh`;
+    this.tokens = { access_token: options.access_token, refresh_token: options.refresh_token };
+    this.options = options;
+    this.inner = inner;
+  }
+
+  get accessToken(): string {
+    return this.tokens.access_token;
+  }
+
+  readonly fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    const request = new Request(input, init);
+    const sent = request.headers.get('authorization');
+    // A copy made before the body is read, for the one retry.
+    const retry = request.clone();
+    const res = await this.inner(request);
+    if (this.ended || sent === null || !refusedToken(res)) return res;
+    // Another call may have refreshed while this one was under way: then it only retries.
+    if (sent === `Bearer ${this.tokens.access_token}` && !(await this.refresh())) return res;
+    await res.body?.cancel();
+    return this.resend(retry);
+  };
+
+  private resend(request: Request): Promise<Response> {
+    request.headers.set('authorization', `Bearer ${this.tokens.access_token}`);
+    return this.inner(request);
+  }
+
+  /** One refresh at a time: every caller that meets the refusal meanwhile waits for this one. */
+  private refresh(): Promise<boolean> {
+    this.refreshing ??= this.spend().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  private async spend(): Promise<boolean> {
+    const res = await this.inner(this.refreshUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ refresh_token: this.tokens.refresh_token }),
+    });
+    if (!res.ok) {
+      await res.body?.cancel();
+      // 401: the session has ended; anything else (429, 503) may pass, so the tokens are kept.
+      if (res.status === 401) {
+        this.ended = true;
+        await this.options.onSessionEnded?.();
+      }
+      return false;
+    }
+    const tokens = (await res.json()) as T.Session;
+    this.tokens = { access_token: tokens.access_token, refresh_token: tokens.refresh_token };
+    await this.options.onRefresh?.(tokens);
+    return true;
+  }
 }

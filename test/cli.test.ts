@@ -7,11 +7,12 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { getAccount, googleSignIn, listApiKeys } from '../generated/sdk.gen.ts';
+import jwt from 'jsonwebtoken';
+import { getAccount, googleSignIn, listApiKeys, refreshSession, revokeSession } from '../generated/sdk.gen.ts';
 import { checkResponse } from './support/contract.ts';
 import { DB_LABEL } from './support/database.ts';
 import { type GoogleFake, newSub, startGoogleFake } from './support/google.ts';
-import { ROOT, startServer, type TestServer } from './support/server.ts';
+import { ROOT, startServer, TEST_ENV, type TestServer } from './support/server.ts';
 import { registeredUser, uniqueUser } from './support/users.ts';
 
 // From source: the rst-source condition resolves @rst-auth/sdk to sdk/index.ts rather than its build.
@@ -151,7 +152,7 @@ describe(`rst CLI (${DB_LABEL})`, function () {
     expect(gone.stdout).to.equal('');
   });
 
-  it('stores the session 0600 in a 0700 folder, with the url and token only and never the password', async () => {
+  it('stores the session 0600 in a 0700 folder, with the url and tokens only and never the password', async () => {
     const user = await registeredUser(server, 'prof');
     // A folder someone else made too open is tightened, not trusted as it is.
     fs.mkdirSync(path.join(config, 'rst'), { mode: 0o755 });
@@ -163,8 +164,9 @@ describe(`rst CLI (${DB_LABEL})`, function () {
     expect(fs.statSync(path.dirname(profileFile())).mode & 0o777).to.equal(0o700);
     const text = fs.readFileSync(profileFile(), 'utf8');
     expect(text).not.to.include(user.password);
-    const profile = JSON.parse(text) as { url: string; token: string };
-    expect(Object.keys(profile).sort()).to.deep.equal(['token', 'url']);
+    const profile = JSON.parse(text) as { url: string; token: string; refresh_token: string };
+    expect(Object.keys(profile).sort()).to.deep.equal(['refresh_token', 'token', 'url']);
+    expect(profile.refresh_token).to.match(/^[A-Za-z0-9_-]{43}$/);
     expect(profile.url).to.equal(server.url);
     // Leftover temporary files would be copies of the token.
     expect(fs.readdirSync(path.dirname(profileFile()))).to.deep.equal(['profile.json']);
@@ -279,6 +281,9 @@ describe(`rst CLI (${DB_LABEL})`, function () {
       ['keys', 'create'],
       ['keys', 'list'],
       ['keys', 'revoke'],
+      ['sessions'],
+      ['sessions', 'list'],
+      ['sessions', 'revoke'],
       ['google'],
       ['google', 'unlink'],
       ['forgot-password'],
@@ -390,6 +395,115 @@ describe(`rst CLI (${DB_LABEL})`, function () {
     const bad = await run(['whoami'], { env: { RST_TOKEN: 'not-a-jwt' } });
     expect(bad.code).to.equal(1);
     expect(bad.stderr).to.include('(unauthorized)').and.include('RST_TOKEN');
+  });
+
+  describe('sessions', () => {
+    const sidOf = (token: string) => (jwt.decode(token) as jwt.JwtPayload).sid as string;
+    const reads = async (token: string) => (await getAccount({ client: server.as(token) })).response!.status;
+    const refreshes = async (refresh_token: string) =>
+      (await refreshSession({ client: server.client, body: { refresh_token } })).response!.status;
+    const signedIn = async (prefix: string) => {
+      const user = await registeredUser(server, prefix);
+      const loggedIn = await run(['login', '-u', user.username, '--password-stdin'], { input: user.password });
+      expect(loggedIn.code, loggedIn.stderr).to.equal(0);
+      return { user, profile: readProfile() as { url: string; token: string; refresh_token: string } };
+    };
+
+    it('rst logout ends the stored session on the server, then forgets it', async () => {
+      const { user, profile } = await signedIn('clout');
+      expect(await reads(profile.token)).to.equal(200);
+      const result = await run(['logout']);
+      expect(result.code, result.stderr).to.equal(0);
+      expect(result.stdout).to.include('This session has ended');
+      expect(readProfile()).to.deep.equal({ url: server.url });
+      expect(await reads(profile.token)).to.equal(401);
+      expect(await refreshes(profile.refresh_token)).to.equal(401);
+      // The account's other session (the SDK's sign-in) is untouched.
+      expect(await reads(user.token)).to.equal(200);
+      const again = await run(['logout']);
+      expect(again.code).to.equal(0);
+      expect(again.stdout).to.include('Not signed in');
+    });
+
+    it('rst logout --others keeps this session; --all ends every one; both at once is a usage error', async () => {
+      const { user, profile } = await signedIn('clall');
+      expect((await run(['logout', '--all', '--others'])).code).to.equal(2);
+      const others = await run(['logout', '--others']);
+      expect(others.code, others.stderr).to.equal(0);
+      expect(await reads(user.token)).to.equal(401);
+      expect(await reads(profile.token)).to.equal(200);
+      expect(readProfile()).to.deep.equal(profile);
+      const second = await registeredUser(server, 'clall2');
+      const all = await run(['logout', '--all']);
+      expect(all.code, all.stderr).to.equal(0);
+      expect(await reads(profile.token)).to.equal(401);
+      expect(readProfile()).to.deep.equal({ url: server.url });
+      expect(await reads(second.token)).to.equal(200);
+    });
+
+    it('refreshes an expired stored token silently and stores the new pair', async () => {
+      const { user, profile } = await signedIn('clref');
+      const now = Math.floor(Date.now() / 1000);
+      const expired = jwt.sign({ sid: sidOf(profile.token), iat: now - 120, exp: now - 60 }, TEST_ENV.JWT_SECRET!, {
+        algorithm: 'HS256',
+        subject: user.id,
+        issuer: 'rst',
+        audience: 'rst-api',
+      });
+      fs.writeFileSync(profileFile(), JSON.stringify({ ...profile, token: expired }), { mode: 0o600 });
+      const whoami = await run(['whoami']);
+      expect(whoami.code, whoami.stderr).to.equal(0);
+      expect(whoami.stdout).to.include(user.username);
+      expect(whoami.stderr).to.equal('');
+      const renewed = readProfile() as typeof profile;
+      expect(renewed.url).to.equal(server.url);
+      expect(renewed.token).not.to.equal(expired);
+      expect(renewed.refresh_token)
+        .to.match(/^[A-Za-z0-9_-]{43}$/)
+        .and.not.equal(profile.refresh_token);
+      expect(sidOf(renewed.token)).to.equal(sidOf(profile.token));
+      expect(fs.statSync(profileFile()).mode & 0o777).to.equal(0o600);
+      // The next command uses the renewed token directly.
+      expect((await run(['keys', 'list'])).code).to.equal(0);
+      expect(readProfile()).to.deep.equal(renewed);
+    });
+
+    it('an ended stored session: exit 1 with a hint, and the profile forgets its tokens', async () => {
+      const { user, profile } = await signedIn('clend');
+      await revokeSession({
+        client: server.as(user.token),
+        path: { session_id: sidOf(profile.token) },
+        throwOnError: true,
+      });
+      const whoami = await run(['whoami']);
+      expect(whoami.code).to.equal(1);
+      expect(whoami.stderr).to.include('(unauthorized)').and.include('rst login');
+      expect(readProfile()).to.deep.equal({ url: server.url });
+    });
+
+    it('rst sessions list and rst sessions revoke ID', async () => {
+      const { user, profile } = await signedIn('clses');
+      const listed = await run(['sessions', 'list']);
+      expect(listed.code, listed.stderr).to.equal(0);
+      const lines = listed.stdout.trim().split('\n');
+      expect(lines[0]).to.match(/ID +METHOD +CREATED +LAST USED +EXPIRES +IP +USER AGENT/);
+      expect(lines[1]).to.match(new RegExp(`^\\* +${sidOf(profile.token)} +password `));
+      expect(lines[1]).to.include('rst-cli/');
+      expect(lines[2]).to.match(new RegExp(`^ +${sidOf(user.token)} `));
+      const json = await run(['sessions', 'list', '--json']);
+      const body = await expectContract('GET', `${server.url}/v1/me/sessions`, 200, json.stdout);
+      expect((body as { items: unknown[] }).items).to.have.length(2);
+
+      const revoked = await run(['sessions', 'revoke', sidOf(user.token)]);
+      expect(revoked.code, revoked.stderr).to.equal(0);
+      expect(await reads(user.token)).to.equal(401);
+      const again = await run(['sessions', 'revoke', sidOf(user.token)]);
+      expect(again.code).to.equal(1);
+      expect(again.stderr).to.include('(session_not_found)');
+      const bad = await run(['sessions', 'revoke', 'nope']);
+      expect(bad.code).to.equal(1);
+      expect(bad.stderr).to.include('(validation_failed)');
+    });
   });
 
   it('never sends the stored session to a server other than the one that issued it', async () => {

@@ -376,3 +376,74 @@ describe('configuration: secrets from files (*_FILE)', () => {
     ).to.deep.equal([]);
   });
 });
+
+describe('configuration: running it in production (pooler, management port, migrations, mail, stop)', () => {
+  it('parses DATABASE_MIGRATION_URL and DATABASE_LISTEN_URL as postgres:// URLs that need DATABASE_URL', () => {
+    const config = loadConfig({
+      ...PRODUCTION,
+      DATABASE_MIGRATION_URL: 'postgres://owner@db.internal:5432/rst',
+      DATABASE_LISTEN_URL: 'postgres://rst@db.internal:5432/rst',
+    });
+    expect(config.databaseMigrationUrl).to.equal('postgres://owner@db.internal:5432/rst');
+    expect(config.databaseListenUrl).to.equal('postgres://rst@db.internal:5432/rst');
+    expect(refusals({ ...PRODUCTION, DATABASE_MIGRATION_URL: 'mysql://x@y/z' })).to.deep.equal([
+      'DATABASE_MIGRATION_URL: expected a postgres:// URL',
+    ]);
+    expect(refusals({ ...PRODUCTION, DATABASE_LISTEN_URL: 'not a url with s3cret' })).to.deep.equal([
+      'DATABASE_LISTEN_URL: not a valid URL',
+      'DATABASE_LISTEN_URL: expected a postgres:// URL',
+    ]);
+    expect(refusals({ DATABASE_MIGRATION_URL: 'postgres://owner@db/rst' })).to.deep.equal([
+      'DATABASE_MIGRATION_URL: needs DATABASE_URL (the embedded database has no connections)',
+    ]);
+  });
+
+  it('sends named statements unless DATABASE_PREPARED_STATEMENTS=false, and refuses a non-boolean', () => {
+    expect(loadConfig(PRODUCTION).databasePreparedStatements).to.equal(true);
+    expect(loadConfig({ ...PRODUCTION, DATABASE_PREPARED_STATEMENTS: 'false' }).databasePreparedStatements).to.equal(
+      false,
+    );
+    expect(refusals({ ...PRODUCTION, DATABASE_PREPARED_STATEMENTS: 'sometimes' })).to.deep.equal([
+      'DATABASE_PREPARED_STATEMENTS: expected true or false, got "sometimes"',
+    ]);
+  });
+
+  it('migrates at start on the embedded database and in development or test, not in production', () => {
+    expect(loadConfig({}).migrateOnStart).to.equal(true);
+    expect(loadConfig({ NODE_ENV: 'test', DATABASE_URL: PRODUCTION.DATABASE_URL }).migrateOnStart).to.equal(true);
+    expect(loadConfig(PRODUCTION).migrateOnStart).to.equal(false);
+    expect(loadConfig({ ...PRODUCTION, DATABASE_URL: '', ALLOW_EMBEDDED_DB: 'true' }).migrateOnStart).to.equal(true);
+    expect(loadConfig({ ...PRODUCTION, MIGRATE_ON_START: 'true' }).migrateOnStart).to.equal(true);
+    expect(loadConfig({ MIGRATE_ON_START: 'false' }).migrateOnStart).to.equal(false);
+  });
+
+  it('reads MANAGEMENT_PORT and MANAGEMENT_HOST, and refuses the public port or a bad number', () => {
+    expect(loadConfig(PRODUCTION).managementPort).to.equal(undefined);
+    const config = loadConfig({ ...PRODUCTION, MANAGEMENT_PORT: '9090' });
+    expect([config.managementPort, config.managementHost]).to.deep.equal([9090, '127.0.0.1']);
+    expect(loadConfig({ ...PRODUCTION, MANAGEMENT_PORT: '9090', MANAGEMENT_HOST: '10.0.0.5' }).managementHost).to.equal(
+      '10.0.0.5',
+    );
+    expect(refusals({ ...PRODUCTION, PORT: '8080', MANAGEMENT_PORT: '8080' })).to.deep.equal([
+      'MANAGEMENT_PORT: must differ from PORT (the management port is a listener of its own)',
+    ]);
+    expect(refusals({ ...PRODUCTION, MANAGEMENT_PORT: '70000' })).to.deep.equal([
+      'MANAGEMENT_PORT: expected a whole number from 0 to 65535, got "70000"',
+    ]);
+  });
+
+  it('names the product with APP_NAME, one line of at most 64 characters', () => {
+    expect(loadConfig({}).appName).to.equal('rst auth');
+    expect(loadConfig({ APP_NAME: 'Acme ID' }).appName).to.equal('Acme ID');
+    for (const bad of ['Acme\r\nBcc: x@evil.test', 'x'.repeat(65)])
+      expect(refusals({ APP_NAME: bad })).to.deep.equal(['APP_NAME: at most 64 characters on one line']);
+  });
+
+  it('bounds the shutdown with SHUTDOWN_TIMEOUT_SECONDS', () => {
+    expect(loadConfig({}).shutdownTimeoutMs).to.equal(10_000);
+    expect(loadConfig({ SHUTDOWN_TIMEOUT_SECONDS: '30' }).shutdownTimeoutMs).to.equal(30_000);
+    expect(refusals({ SHUTDOWN_TIMEOUT_SECONDS: '1' })).to.deep.equal([
+      'SHUTDOWN_TIMEOUT_SECONDS: expected a whole number from 2 to 600, got "1"',
+    ]);
+  });
+});

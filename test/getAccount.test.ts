@@ -25,8 +25,9 @@ describe(`getAccount and JWT sessions (${DB_LABEL})`, () => {
     expect(problem).to.include({ code: 'unauthorized' });
     expect(response!.headers.get('www-authenticate')).to.equal(error ? `Bearer error="${error}"` : 'Bearer');
   };
-  // `noExp` leaves the exp claim out (or to the claims given), since jsonwebtoken refuses an
-  // undefined expiresIn.
+  const sidOf = (token: string) => (jwt.decode(token) as jwt.JwtPayload).sid as string;
+  // Signed for the user's own session unless the claims say otherwise. `noExp` leaves the exp
+  // claim out (or to the claims given), since jsonwebtoken refuses an undefined expiresIn.
   const sign = (claims: object, opts: jwt.SignOptions = {}, secret = SECRET, noExp = false) => {
     const options: jwt.SignOptions = {
       algorithm: 'HS256',
@@ -36,7 +37,7 @@ describe(`getAccount and JWT sessions (${DB_LABEL})`, () => {
       ...opts,
     };
     if (!noExp) options.expiresIn ??= 600;
-    return jwt.sign({ ver: 0, ...claims }, secret, options);
+    return jwt.sign({ sid: sidOf(user.token), ...claims }, secret, options);
   };
 
   it('returns every field of the account summary', async () => {
@@ -57,10 +58,11 @@ describe(`getAccount and JWT sessions (${DB_LABEL})`, () => {
     });
   });
 
-  it('carries the documented claims: sub, iat, exp, iss, aud, jti and a token version', () => {
+  it('carries the documented claims: sub, iat, exp, iss, aud, jti and the session id', () => {
     const claims = jwt.decode(user.token, { complete: true })!;
     expect(claims.header.alg).to.equal('HS256');
-    expect(claims.payload).to.include({ sub: user.id, iss: 'rst', aud: 'rst-api', ver: 0 });
+    expect(claims.payload).to.include({ sub: user.id, iss: 'rst', aud: 'rst-api' });
+    expect((claims.payload as jwt.JwtPayload).sid).to.match(/^[0-9a-f-]{36}$/);
     const p = claims.payload as jwt.JwtPayload;
     expect(p.exp! - p.iat!).to.equal(3600);
     expect(p.jti).to.match(/^[0-9a-f-]{36}$/);
@@ -137,8 +139,16 @@ describe(`getAccount and JWT sessions (${DB_LABEL})`, () => {
     await refused(sign({}, { algorithm: 'HS512' }));
   });
 
-  it('refuses a token whose version the account no longer carries', async () => {
-    await refused(sign({ ver: 1 }));
+  it("refuses a token without a session, with an unknown one, or naming another account's", async () => {
+    const { sid: _sid, ...noSid } = jwt.decode(sign({}), { json: true })!;
+    await refused(jwt.sign(noSid, SECRET, { algorithm: 'HS256' }));
+    await refused(sign({ sid: '00000000-0000-4000-8000-000000000000' }));
+    await refused(sign({ sid: 'not-a-uuid' }));
+    await refused(sign({ sid: 7 }));
+    const other = await registeredUser(server, 'acct2');
+    await refused(sign({ sid: sidOf(other.token) }));
+    // The control: the other account's token itself is good.
+    expect((await getAccount({ client: server.as(other.token) })).response!.status).to.equal(200);
   });
 
   it('refuses a token for an account that does not exist', async () => {

@@ -1,23 +1,11 @@
 import { expect } from 'chai';
-import jwt from 'jsonwebtoken';
-import { createApiKey, getAccount, googleSignIn, login, register } from '../generated/sdk.gen.ts';
+import { getAccount, googleSignIn, login, register } from '../generated/sdk.gen.ts';
 import { DB_LABEL } from './support/database.ts';
 import { type GoogleFake, hmacWithCertificate, newSub, otherKey, startGoogleFake } from './support/google.ts';
-import { startServer, TEST_ENV, type TestServer } from './support/server.ts';
+import { startServer, type TestServer } from './support/server.ts';
 import { registeredUser, uniqueUser } from './support/users.ts';
 
 const USERNAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$/;
-
-/** A session JWT as this server signs them, for an account the API would not give one to
- * (an unverified one): a token "issued before" a Google takeover. */
-const sessionFor = (accountId: string) =>
-  jwt.sign({ ver: 0 }, TEST_ENV.JWT_SECRET!, {
-    algorithm: 'HS256',
-    subject: accountId,
-    issuer: 'rst',
-    audience: 'rst-api',
-    expiresIn: 600,
-  });
 
 describe(`googleSignIn (${DB_LABEL})`, () => {
   let google: GoogleFake;
@@ -104,16 +92,12 @@ describe(`googleSignIn (${DB_LABEL})`, () => {
       expect(again.response!.status).to.equal(200);
     });
 
-    it('takes an unverified password account away from whoever pre-registered the email: password, sessions and keys die', async () => {
+    // That its sessions and API keys die too is in sessions.test.ts (PostgreSQL): through the API
+    // an unverified account never holds a session, so one is made there by editing a row.
+    it('takes an unverified password account away from whoever pre-registered the email: the password dies', async () => {
       // Someone registers the victim's email with their own password and never verifies it.
       const squatter = uniqueUser('gsquat');
       const created = await register({ client: server.client, body: squatter, throwOnError: true });
-      const oldSession = sessionFor(created.data.id);
-      expect((await accountOf(oldSession)).id).to.equal(created.data.id); // the session worked before
-      const key = (
-        await createApiKey({ client: server.as(oldSession), body: { name: 'squatter' }, throwOnError: true })
-      ).data.raw_key;
-      expect((await accountOf(key)).id).to.equal(created.data.id);
 
       const { data, response } = await signIn(google.mint({ sub: newSub(), email: squatter.email }));
       expect(response!.status).to.equal(200);
@@ -134,11 +118,6 @@ describe(`googleSignIn (${DB_LABEL})`, () => {
       });
       expect(byPassword.response!.status).to.equal(401);
       expect(byPassword.error).to.include({ code: 'invalid_credentials' });
-      for (const credential of [oldSession, key]) {
-        const stale = await getAccount({ client: server.as(credential) });
-        expect(stale.response!.status).to.equal(401);
-        expect(stale.error).to.include({ code: 'unauthorized' });
-      }
     });
 
     it('refuses a second Google subject for an email already linked to another one', async () => {

@@ -1,8 +1,9 @@
 import { expect } from 'chai';
-import { healthz, readyz } from '../generated/sdk.gen.ts';
+import { createApiKey, healthz, listApiKeys, readyz, revokeApiKey } from '../generated/sdk.gen.ts';
 import { checkResponse, validatingFetch } from './support/contract.ts';
 import { DB_LABEL } from './support/database.ts';
 import { startServer, type TestServer } from './support/server.ts';
+import { registeredUser } from './support/users.ts';
 
 describe(`HTTP behaviour shared by every endpoint (${DB_LABEL})`, () => {
   let server: TestServer;
@@ -59,7 +60,7 @@ describe(`HTTP behaviour shared by every endpoint (${DB_LABEL})`, () => {
     expect(wrong.headers.get('allow')).to.equal('POST');
     expect((await wrong.json()).code).to.equal('method_not_allowed');
     const keys = await validatingFetch(`${server.url}/v1/auth/api-keys`, { method: 'PUT' });
-    expect(keys.headers.get('allow')).to.equal('GET, POST');
+    expect(keys.headers.get('allow')).to.equal('GET, HEAD, POST');
   });
 
   it('echoes a valid X-Request-Id and replaces an invalid one', async () => {
@@ -83,6 +84,107 @@ describe(`HTTP behaviour shared by every endpoint (${DB_LABEL})`, () => {
     const json = await (await fetch(`${server.url}/openapi.json`)).json();
     expect(json.openapi).to.equal('3.0.3');
     expect(Object.keys(json.paths)).to.include.members(['/v1/auth/register', '/v1/me/account', '/v1/me/google/unlink']);
+  });
+
+  it('answers HEAD wherever GET is answered: same status and headers, no body', async () => {
+    const user = await registeredUser(server, 'head');
+    const cases: [string, Record<string, string>, number, string][] = [
+      ['/healthz', {}, 200, 'application/json'],
+      ['/readyz', {}, 200, 'application/json'],
+      ['/v1/me/account', { authorization: `Bearer ${user.token}` }, 200, 'application/json'],
+      ['/v1/me/account', {}, 401, 'application/problem+json'],
+      ['/v1/auth/api-keys', { authorization: `Bearer ${user.token}` }, 200, 'application/json'],
+      ['/openapi.json', {}, 200, 'application/json'],
+      ['/openapi.yaml', {}, 200, 'application/yaml'],
+      ['/docs', {}, 200, 'text/html'],
+    ];
+    for (const [p, headers, status, type] of cases) {
+      const head = await fetch(`${server.url}${p}`, { method: 'HEAD', headers });
+      const get = await fetch(`${server.url}${p}`, { headers });
+      expect(head.status, `HEAD ${p}`).to.equal(status);
+      expect(get.status, `GET ${p}`).to.equal(status);
+      expect(head.headers.get('content-type'), `HEAD ${p}`).to.satisfy((t: string | null) => t?.startsWith(type));
+      expect(head.headers.get('x-request-id'), `HEAD ${p}`).to.be.a('string');
+      expect(await head.text(), `HEAD ${p} has no body`).to.equal('');
+      await get.arrayBuffer();
+    }
+    const noAuth = await fetch(`${server.url}/v1/me/account`, { method: 'HEAD' });
+    expect(noAuth.headers.get('www-authenticate')).to.equal('Bearer');
+    // Where GET is not answered, neither is HEAD.
+    const login = await fetch(`${server.url}/v1/auth/login`, { method: 'HEAD' });
+    expect(login.status).to.equal(405);
+    expect(login.headers.get('allow')).to.equal('POST');
+    const account = await validatingFetch(`${server.url}/v1/me/account`, { method: 'DELETE' });
+    expect(account.status).to.equal(405);
+    expect(account.headers.get('allow')).to.equal('GET, HEAD');
+  });
+
+  it('answers another method on the published contract with 405 and Allow, not 404', async () => {
+    for (const p of ['/openapi.json', '/openapi.yaml']) {
+      for (const method of ['POST', 'PUT', 'DELETE']) {
+        const res = await validatingFetch(`${server.url}${p}`, {
+          method,
+          headers: { 'content-type': 'application/json' },
+          body: '{}',
+        });
+        expect(res.status, `${method} ${p}`).to.equal(405);
+        expect(res.headers.get('allow')).to.equal('GET, HEAD');
+        expect((await res.json()).code).to.equal('method_not_allowed');
+      }
+    }
+  });
+
+  it('refuses other JSON media types with 415 instead of half-accepting them', async () => {
+    const body = JSON.stringify({ username: 'nobody-here', password: 'not the password' });
+    for (const type of [
+      'application/merge-patch+json',
+      'application/vnd.api+json',
+      'application/json-patch+json',
+      'application/problem+json',
+      'application/scim+json',
+    ]) {
+      const res = await post('/v1/auth/login', body, { 'content-type': type });
+      expect(res.status, type).to.equal(415);
+      expect((await res.json()).code, type).to.equal('unsupported_media_type');
+    }
+    for (const type of ['application/json', 'application/json; charset=utf-8', 'Application/JSON']) {
+      const res = await post('/v1/auth/login', body, { 'content-type': type });
+      expect(res.status, type).to.equal(401);
+      expect((await res.json()).code, type).to.equal('invalid_credentials');
+    }
+  });
+
+  it('reads ids only in the canonical UUID form, in either case; other spellings are 400', async () => {
+    const user = await registeredUser(server, 'uuid');
+    const client = server.as(user.token);
+    const mint = async () => (await createApiKey({ client, body: { name: 'k' }, throwOnError: true })).data.id;
+    const id = await mint();
+    for (const spelling of [
+      `urn:uuid:${id}`,
+      `URN:UUID:${id}`,
+      `{${id}}`,
+      `%7B${id}%7D`,
+      id.replaceAll('-', ''),
+      `${id.slice(0, 8)}${id.slice(9)}`,
+      `${id}%20`,
+      `%20${id}`,
+      `${id}0`,
+      id.replace(/[0-9a-f]$/, 'g'),
+    ]) {
+      const res = await validatingFetch(`${server.url}/v1/auth/api-keys/${spelling}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${user.token}` },
+      });
+      expect(res.status, spelling).to.equal(400);
+      expect((await res.json()).code, spelling).to.equal('validation_failed');
+    }
+    const listed = await listApiKeys({ client, throwOnError: true });
+    expect(listed.data.items.map((k) => k.id)).to.include(id);
+    // Uppercase is the same UUID (RFC 9562 reads either case): accepted, and it revokes the key.
+    const upper = await revokeApiKey({ client, path: { key_id: id.toUpperCase() } });
+    expect(upper.response!.status).to.equal(204);
+    const again = await revokeApiKey({ client, path: { key_id: id } });
+    expect(again.response!.status).to.equal(404);
   });
 
   it('never answers 500 for odd but well-formed requests', async () => {

@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import { getAccount, healthz, login, register, resendVerification, verifyEmail } from '../generated/sdk.gen.ts';
 import { ON_POSTGRES } from './support/database.ts';
 import { codeFrom, consoleMailsIn } from './support/mail.ts';
-import { startServer, type TestServer } from './support/server.ts';
+import { alive, startServer, type TestServer } from './support/server.ts';
 import { uniqueUser } from './support/users.ts';
 import { sleep, waitFor } from './support/wait.ts';
 
@@ -47,15 +47,6 @@ function getFresh(
     req.on('error', reject);
   });
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 if (ON_POSTGRES) {
   describe('two instances on one PostgreSQL', () => {

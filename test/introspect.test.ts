@@ -4,11 +4,11 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
-import { createApiKey, getAccount, introspect, listApiKeys, revokeApiKey } from '../generated/sdk.gen.ts';
+import { createApiKey, getAccount, introspect, listApiKeys, logout, revokeApiKey } from '../generated/sdk.gen.ts';
 import { ALPHABET, expectedChecksum } from './support/keyFormat.ts';
-import { DB_LABEL, freshDatabase, ON_POSTGRES } from './support/database.ts';
+import { DB_LABEL, ON_POSTGRES } from './support/database.ts';
 import { startServer, TEST_ENV, type TestServer } from './support/server.ts';
-import { createServiceKey, serviceKeyCommand } from './support/serviceKeys.ts';
+import { createServiceKey, migratedDatabase, serviceKeyCommand } from './support/serviceKeys.ts';
 import { registeredUser } from './support/users.ts';
 
 const INVALID_TOKEN = 'Bearer error="invalid_token"';
@@ -21,7 +21,8 @@ const madeUp = (prefix: string) => {
 };
 const flipLast = (s: string) => `${s.slice(0, -1)}${s.endsWith('A') ? 'B' : 'A'}`;
 const hs256 = (claims: object, secret = TEST_ENV.JWT_SECRET!) =>
-  jwt.sign({ ver: 0, ...claims }, secret, { algorithm: 'HS256', issuer: 'rst', audience: 'rst-api' });
+  jwt.sign(claims, secret, { algorithm: 'HS256', issuer: 'rst', audience: 'rst-api' });
+const sidOf = (token: string) => (jwt.decode(token) as { sid: string }).sid;
 
 async function inspect(server: TestServer, serviceKey: string, token: string) {
   const result = await introspect({ client: server.as(serviceKey), body: { token } });
@@ -55,7 +56,7 @@ describe(`introspect (${DB_LABEL})`, () => {
     this.timeout(60_000);
     // Service keys are made by the operator's command, before the server starts (PGlite is
     // single-process): one to use, one revoked at once.
-    const database = await freshDatabase();
+    const database = await migratedDatabase();
     shop = await createServiceKey(database, 'shop');
     revokedService = await createServiceKey(database, 'retired');
     expect((await serviceKeyCommand(database, 'revoke', 'retired')).code).to.equal(0);
@@ -86,6 +87,7 @@ describe(`introspect (${DB_LABEL})`, () => {
       ...owner(),
       iat: claims.iat,
       exp: claims.exp,
+      session_id: claims.sid,
     });
   });
 
@@ -149,28 +151,45 @@ describe(`introspect (${DB_LABEL})`, () => {
 
   it('says {active: false} for foreign and expired tokens', async () => {
     const now = Math.floor(Date.now() / 1000);
+    const sid = sidOf(user.token);
     const cases: [string, string][] = [
       [
         'a JWT signed with another secret',
-        hs256({ sub: user.id, exp: now + 600 }, 'another-secret-another-secret-0123456789'),
+        hs256({ sub: user.id, sid, exp: now + 600 }, 'another-secret-another-secret-0123456789'),
       ],
       [
         'a JWT for another audience',
-        jwt.sign({ ver: 0, sub: user.id, exp: now + 600, aud: 'x', iss: 'rst' }, TEST_ENV.JWT_SECRET!),
+        jwt.sign({ sub: user.id, sid, exp: now + 600, aud: 'x', iss: 'rst' }, TEST_ENV.JWT_SECRET!),
       ],
-      ['an expired JWT', hs256({ sub: user.id, exp: now - 5 })],
+      ['an expired JWT', hs256({ sub: user.id, sid, exp: now - 5 })],
       [
         'a JWT of an account that does not exist',
-        hs256({ sub: '00000000-0000-4000-8000-000000000000', exp: now + 600 }),
+        hs256({ sub: '00000000-0000-4000-8000-000000000000', sid, exp: now + 600 }),
       ],
-      ['a JWT of an older token version', hs256({ sub: user.id, exp: now + 600, ver: 7 })],
+      [
+        'a JWT naming a session that does not exist',
+        hs256({ sub: user.id, sid: '00000000-0000-4000-8000-000000000000', exp: now + 600 }),
+      ],
+      ['a JWT naming no session', hs256({ sub: user.id, exp: now + 600 })],
       ['a well-formed rst_ key never issued', madeUp('rst_')],
       ['a service key', shop],
       ['a made-up service key', madeUp('rst_svc_')],
     ];
     for (const [what, token] of cases) await expectInactive(server, shop, token, what);
-    // The control: the same recipe with the right secret is active.
-    expect((await inspect(server, shop, hs256({ sub: user.id, exp: now + 600 }))).data).to.include({ active: true });
+    // The control: the same recipe with the right secret and session is active.
+    expect((await inspect(server, shop, hs256({ sub: user.id, sid, exp: now + 600 }))).data).to.include({
+      active: true,
+    });
+  });
+
+  it('says {active: false} for a JWT whose session has ended (logout)', async () => {
+    const other = await registeredUser(server, 'ended');
+    expect((await inspect(server, shop, other.token)).data).to.include({
+      active: true,
+      session_id: sidOf(other.token),
+    });
+    await logout({ client: server.as(other.token), throwOnError: true });
+    await expectInactive(server, shop, other.token, 'ended session');
   });
 
   it('accepts an RFC 7662 token_type_hint and ignores it', async () => {
@@ -234,13 +253,6 @@ describe(`introspect (${DB_LABEL})`, () => {
       await expectInactive(server, shop, key.raw_key, 'expired key');
     });
 
-    it('says {active: false} for a JWT revoked by its account (token_version moved with SQL)', async () => {
-      const other = await registeredUser(server, 'revoked');
-      expect((await inspect(server, shop, other.token)).data).to.include({ active: true });
-      await server.sql(`update accounts set token_version = token_version + 1 where id = $1`, [other.id]);
-      await expectInactive(server, shop, other.token, 'revoked JWT');
-    });
-
     it('refuses a service key revoked by the operator while the server runs, at once', async () => {
       const temp = await createServiceKey(server.database, 'temporary');
       expect((await inspect(server, temp, user.token)).status).to.equal(200);
@@ -258,7 +270,7 @@ describe(`introspect limits (${DB_LABEL})`, () => {
   let second: string;
   before(async function () {
     this.timeout(60_000);
-    const database = await freshDatabase();
+    const database = await migratedDatabase();
     first = await createServiceKey(database, 'first');
     second = await createServiceKey(database, 'second');
     server = await startServer({

@@ -17,10 +17,10 @@ import {
   revokeApiKey,
   verifyEmail,
 } from '../generated/sdk.gen.ts';
-import { DB_LABEL, freshDatabase } from './support/database.ts';
+import { DB_LABEL } from './support/database.ts';
 import { codeFrom, startSmtp, type TestSmtp, tokenFrom } from './support/mail.ts';
 import { startServer, type TestServer } from './support/server.ts';
-import { createServiceKey } from './support/serviceKeys.ts';
+import { createServiceKey, migratedDatabase } from './support/serviceKeys.ts';
 import { uniqueUser } from './support/users.ts';
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -42,7 +42,7 @@ describe(`logs (${DB_LABEL})`, () => {
   before(async function () {
     this.timeout(90_000);
     smtp = await startSmtp();
-    const database = await freshDatabase();
+    const database = await migratedDatabase();
     const serviceKey = keep('service key', await createServiceKey(database, 'logs'));
     server = await startServer({ database, env: { SMTP_URL: smtp.url, LOG_LEVEL: 'trace' } });
 

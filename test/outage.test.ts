@@ -4,9 +4,14 @@
 // itself, and every registration that was acknowledged (201) must be in the database afterwards,
 // with its verification email queued. PGlite is embedded (there is no connection to cut), so this
 // suite is registered on PostgreSQL only.
+//
+// Through a pooler (CI's third run) the same suite cuts the link between rst and PgBouncer, and,
+// with a PgBouncer of the test's own in front of the proxy, the link between PgBouncer and
+// PostgreSQL: both must end in 503 and recover.
 import { expect } from 'chai';
 import { readyz, register } from '../generated/sdk.gen.ts';
-import { ON_POSTGRES } from './support/database.ts';
+import { ON_POSTGRES, THROUGH_POOLER } from './support/database.ts';
+import { startPgBouncer, type PgBouncer } from './support/pgbouncer.ts';
 import { startServer, type TestServer } from './support/server.ts';
 import { startTcpProxy, type TcpProxy } from './support/tcpProxy.ts';
 import { uniqueUser } from './support/users.ts';
@@ -54,17 +59,29 @@ function traffic(server: TestServer, workers = 4) {
   };
 }
 
-if (ON_POSTGRES) {
-  describe('database outage (PostgreSQL, through a TCP proxy)', () => {
+/** The outage tests, with the proxy wherever `topology` puts it between the server and PostgreSQL. */
+function outageSuite(title: string, topology: 'server-side' | 'behind-pgbouncer') {
+  describe(title, () => {
     let proxy: TcpProxy;
+    let pooler: PgBouncer | undefined;
     let server: TestServer;
     before(async () => {
-      const base = new URL(process.env.DATABASE_URL!);
-      proxy = await startTcpProxy({ host: base.hostname, port: Number(base.port || 5432) });
-      server = await startServer({ connectThrough: proxy.address });
+      if (topology === 'server-side') {
+        // The server dials the proxy instead of whatever DATABASE_URL names (PostgreSQL, or the pooler).
+        const base = new URL(process.env.DATABASE_URL!);
+        proxy = await startTcpProxy({ host: base.hostname, port: Number(base.port || 5432) });
+        server = await startServer({ connectThrough: proxy.address });
+      } else {
+        // server → a PgBouncer of the test's own → the proxy → PostgreSQL itself.
+        const postgres = new URL(process.env.TEST_DIRECT_DATABASE_URL!);
+        proxy = await startTcpProxy({ host: postgres.hostname, port: Number(postgres.port || 5432) });
+        pooler = await startPgBouncer(proxy.address);
+        server = await startServer({ connectThrough: pooler.address });
+      }
     });
     after(async () => {
       await server?.stop();
+      await pooler?.stop();
       await proxy?.close();
     });
 
@@ -168,4 +185,15 @@ if (ON_POSTGRES) {
       expect(server.child.exitCode).to.equal(null);
     });
   });
+}
+
+if (ON_POSTGRES) {
+  outageSuite(
+    THROUGH_POOLER
+      ? 'database outage (PostgreSQL through PgBouncer, the link between rst and PgBouncer cut)'
+      : 'database outage (PostgreSQL, through a TCP proxy)',
+    'server-side',
+  );
+  if (THROUGH_POOLER)
+    outageSuite('database outage (the link between PgBouncer and PostgreSQL cut)', 'behind-pgbouncer');
 }

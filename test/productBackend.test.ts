@@ -8,9 +8,9 @@ import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
 import { SignJWT } from 'jose';
 import { createApiKey, revokeApiKey } from '../generated/sdk.gen.ts';
-import { DB_LABEL, freshDatabase } from './support/database.ts';
+import { DB_LABEL } from './support/database.ts';
 import { ROOT, startServer, TEST_ENV, type TestServer } from './support/server.ts';
-import { createServiceKey } from './support/serviceKeys.ts';
+import { createServiceKey, migratedDatabase } from './support/serviceKeys.ts';
 import { registeredUser } from './support/users.ts';
 import { waitFor } from './support/wait.ts';
 
@@ -21,7 +21,7 @@ describe(`the product backend example (${DB_LABEL})`, function () {
   let backendUrl: string;
   let output = '';
   before(async () => {
-    const database = await freshDatabase();
+    const database = await migratedDatabase();
     const serviceKey = await createServiceKey(database, 'example-shop');
     server = await startServer({ database, env: { JWT_ALGORITHM: 'EdDSA' } });
     backend = spawn(process.execPath, [path.join(ROOT, 'scripts/productBackend.ts')], {
@@ -69,7 +69,8 @@ describe(`the product backend example (${DB_LABEL})`, function () {
   it('refuses no credential, garbage, an HS256 token and a JWT signed by another key', async () => {
     const user = await registeredUser(server, 'product');
     const now = Math.floor(Date.now() / 1000);
-    const claims = { sub: user.id, iss: 'rst', aud: 'rst-api', iat: now, exp: now + 600, ver: 0 };
+    const sid = (jwt.decode(user.token) as { sid: string }).sid;
+    const claims = { sub: user.id, sid, iss: 'rst', aud: 'rst-api', iat: now, exp: now + 600 };
     const stranger = generateKeyPairSync('ed25519').privateKey;
     const forged = await new SignJWT(claims).setProtectedHeader({ alg: 'EdDSA', kid: 'not-ours' }).sign(stranger);
     for (const authorization of [

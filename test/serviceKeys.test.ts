@@ -4,13 +4,13 @@ import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import { expectedChecksum } from './support/keyFormat.ts';
 import { DB_LABEL, freshDatabase, type TestDatabase } from './support/database.ts';
-import { serviceKeyCommand } from './support/serviceKeys.ts';
+import { migratedDatabase, serviceKeyCommand } from './support/serviceKeys.ts';
 
 describe(`service-key command (${DB_LABEL})`, function () {
   this.timeout(60_000);
   let database: TestDatabase;
   before(async () => {
-    database = await freshDatabase();
+    database = await migratedDatabase();
   });
   after(async () => {
     await database?.drop();
@@ -53,6 +53,18 @@ describe(`service-key command (${DB_LABEL})`, function () {
     const list = await serviceKeyCommand(database, 'list');
     expect(list.stdout).not.to.include('billing-worker');
     expect((await serviceKeyCommand(database, 'create', 'billing-worker')).code).to.equal(0);
+  });
+
+  it('changes no schema: with migrations pending it stops (exit 2) and says to run npm run migrate', async () => {
+    const empty = await freshDatabase();
+    try {
+      const run = await serviceKeyCommand(empty, 'create', 'early');
+      expect(run.code).to.equal(2);
+      expect(run.stdout).to.equal('');
+      expect(run.stderr).to.match(/migrations are pending; run npm run migrate first/);
+    } finally {
+      await empty.drop();
+    }
   });
 
   it('answers a usage error with exit 2 and the usage line', async () => {

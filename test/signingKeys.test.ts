@@ -20,6 +20,14 @@ const newKey = (alg: Asymmetric): KeyObject =>
 const pemOf = (key: KeyObject) => key.export({ format: 'pem', type: 'pkcs8' }) as string;
 const kidOf = async (key: KeyObject) => calculateJwkThumbprint(await exportJWK(createPublicKey(key)), 'sha256');
 
+/** The session of each test account (from its login token), for the tokens forged for it. */
+const sessions = new Map<string, string>();
+const signedIn = async (server: TestServer, prefix: string) => {
+  const user = await registeredUser(server, prefix);
+  sessions.set(user.id, (jwt.decode(user.token) as { sid: string }).sid);
+  return user;
+};
+
 /** A token as the server would sign it, made with jose; `header` and `claims` override. */
 async function forge(
   key: KeyObject | Uint8Array,
@@ -28,7 +36,7 @@ async function forge(
   { header = {}, claims = {} }: { header?: Record<string, unknown>; claims?: Record<string, unknown> } = {},
 ): Promise<string> {
   const iat = Math.floor(Date.now() / 1000);
-  return new SignJWT({ sub, iss: 'rst', aud: 'rst-api', iat, exp: iat + 600, ver: 0, ...claims })
+  return new SignJWT({ sub, sid: sessions.get(sub), iss: 'rst', aud: 'rst-api', iat, exp: iat + 600, ...claims })
     .setProtectedHeader({ alg, typ: 'JWT', ...header })
     .sign(key);
 }
@@ -47,7 +55,7 @@ for (const alg of ['EdDSA', 'ES256'] as const) {
       server = await startServer({
         env: { JWT_ALGORITHM: alg, JWT_PRIVATE_KEYS: `${pemOf(current)}\n${pemOf(previous)}` },
       });
-      user = await registeredUser(server, alg.toLowerCase());
+      user = await signedIn(server, alg.toLowerCase());
     });
     after(async () => {
       await server?.stop();
@@ -80,7 +88,7 @@ for (const alg of ['EdDSA', 'ES256'] as const) {
         algorithms: [alg],
       });
       expect(protectedHeader.alg).to.equal(alg);
-      expect(payload).to.include({ sub: user.id, ver: 0, iss: 'rst', aud: 'rst-api' });
+      expect(payload).to.include({ sub: user.id, sid: sessions.get(user.id), iss: 'rst', aud: 'rst-api' });
       expect(payload.exp! - payload.iat!).to.equal(3600);
     });
 
@@ -106,7 +114,7 @@ for (const alg of ['EdDSA', 'ES256'] as const) {
       expect(await status(server, await forge(secret, 'HS256', user.id, { header: { kid } }))).to.equal(401);
       // The classic confusion: the public key's bytes used as an HMAC secret.
       const publicPem = createPublicKey(current).export({ format: 'pem', type: 'spki' }) as string;
-      const confused = jwt.sign({ ver: 0, sub: user.id, iss: 'rst', aud: 'rst-api' }, publicPem, {
+      const confused = jwt.sign({ sid: sessions.get(user.id), sub: user.id, iss: 'rst', aud: 'rst-api' }, publicPem, {
         algorithm: 'HS256',
         keyid: kid,
         expiresIn: 600,
@@ -145,7 +153,10 @@ for (const alg of ['EdDSA', 'ES256'] as const) {
       // jose refuses to sign a crit it does not know, so these are signed by hand (RFC 7515); the
       // same token without crit is the control.
       const byHand = (header: object) => {
-        const input = [header, { sub: user.id, iss: 'rst', aud: 'rst-api', iat: now, exp: now + 600, ver: 0 }]
+        const input = [
+          header,
+          { sub: user.id, sid: sessions.get(user.id), iss: 'rst', aud: 'rst-api', iat: now, exp: now + 600 },
+        ]
           .map((part) => Buffer.from(JSON.stringify(part)).toString('base64url'))
           .join('.');
         const hash = alg === 'EdDSA' ? null : 'sha256';
@@ -166,7 +177,7 @@ for (const alg of ['EdDSA', 'ES256'] as const) {
       this.timeout(60_000);
       const rotated = await startServer({ env: { JWT_ALGORITHM: alg, JWT_PRIVATE_KEYS: pemOf(current) } });
       try {
-        const owner = await registeredUser(rotated, 'rotated');
+        const owner = await signedIn(rotated, 'rotated');
         const { data } = await getJwks({ client: rotated.client, throwOnError: true });
         expect(data.keys.map((k) => k.kid)).to.deep.equal([await kidOf(current)]);
         expect(await status(rotated, owner.token)).to.equal(200);
@@ -195,7 +206,7 @@ describe(`HS256 signing, the default (${DB_LABEL})`, () => {
     const { data, response } = await getJwks({ client: server.client, throwOnError: true });
     expect(response.headers.get('cache-control')).to.equal('public, max-age=300');
     expect(data).to.deep.equal({ keys: [] });
-    const user = await registeredUser(server, 'hs');
+    const user = await signedIn(server, 'hs');
     expect(decodeProtectedHeader(user.token)).to.deep.equal({ alg: 'HS256', typ: 'JWT' });
     const key = newKey('EdDSA');
     expect(await status(server, await forge(key, 'EdDSA', user.id, { header: { kid: await kidOf(key) } }))).to.equal(
@@ -223,7 +234,7 @@ describe(`a generated signing key (${DB_LABEL})`, () => {
     const { data } = await getJwks({ client: server.client, throwOnError: true });
     expect(data.keys).to.have.length(1);
     expect(data.keys[0]).to.include({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig' });
-    const user = await registeredUser(server, 'gen');
+    const user = await signedIn(server, 'gen');
     expect(decodeProtectedHeader(user.token).kid).to.equal(data.keys[0]!.kid);
     await jwtVerify(user.token, createLocalJWKSet(data), { issuer: 'rst', audience: 'rst-api' });
     if (ON_POSTGRES) {
@@ -244,7 +255,7 @@ describe(`a generated signing key (${DB_LABEL})`, () => {
           [server, second].map(async (s) => (await getJwks({ client: s.client, throwOnError: true })).data),
         );
         expect(b).to.deep.equal(a);
-        const user = await registeredUser(server, 'shared');
+        const user = await signedIn(server, 'shared');
         expect(await status(second, user.token)).to.equal(200);
       } finally {
         await second.stop();

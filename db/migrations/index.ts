@@ -2,11 +2,13 @@
 // Node's type stripping, in tests and in production. Append new ones; never edit a landed one.
 import type { Knex } from 'knex';
 import * as createSchema from './20261130000000_create_schema.ts';
+import * as createSessions from './20261201101500_create_sessions.ts';
 import * as addApiKeyScopesAndExpiry from './20261202120000_add_api_key_scopes_and_expiry.ts';
 import * as createServiceKeys from './20261202120100_create_service_keys.ts';
 
 const migrations: Record<string, Knex.Migration> = {
   '20261130000000_create_schema': createSchema,
+  '20261201101500_create_sessions': createSessions,
   '20261202120000_add_api_key_scopes_and_expiry': addApiKeyScopesAndExpiry,
   '20261202120100_create_service_keys': createServiceKeys,
 };

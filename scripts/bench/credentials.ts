@@ -15,9 +15,9 @@ export function credentialsFor(seeded: SeedResult, jwt: JwtService): Credentials
   const s: SeededAccount[] = seeded.sample;
   return {
     key: s.map((a) => ({ headers: { authorization: `Bearer ${a.apiKey}` } })),
-    // Minted with the service's secret, issuer and audience at token version 0: the tokens a
+    // Minted with the service's secret, issuer and audience for the seeded session: the tokens a
     // login would hand out, without spending a scrypt hash on each.
-    jwt: s.map((a) => ({ headers: { authorization: `Bearer ${jwt.sign(a.id, 0)}` } })),
+    jwt: s.map((a) => ({ headers: { authorization: `Bearer ${jwt.sign(a.id, a.sessionId)}` } })),
     baseline: s.map((a) => ({ headers: { 'x-account-id': a.id } })),
     login: s.map((a) => ({ headers: {}, body: JSON.stringify({ username: a.username, password: seeded.password }) })),
   };

@@ -1,16 +1,18 @@
-// Seeds N verified accounts and N API keys (one per account) straight into PostgreSQL, fast enough
-// for 1,000,000 of each in a minute or two:
+// Seeds N verified accounts, N sessions and N API keys (one of each per account) straight into
+// PostgreSQL, fast enough for 1,000,000 of each in a minute or two:
 //
 //   - accounts: `insert … select … from generate_series`, in chunks, entirely inside PostgreSQL.
 //     Every account gets the same scrypt hash of one password, made once with the service's own
 //     hasher and parameters, so a login costs exactly what a real one does.
+//   - sessions: the same way, one open password session per account, which the bench's JWTs name
+//     (`sid`) as a login's would. Their refresh hashes are of no token: the bench never refreshes.
 //   - keys: real rst_ keys minted by lib/apiKeys.ts (`newApiKey`: CSPRNG, CRC32 checksum, SHA-256
 //     at rest, exactly as the service stores them), sent as arrays and spread by `unnest`, the next
 //     chunk minted while PostgreSQL writes the previous one. A raw key cannot be read back from its
 //     hash, so the raw keys of a uniform random sample of accounts are kept and returned.
 //
 // Account n (1-based) is `bench_<n>` / `bench_<n>@bench.example`, with id md5('rst-bench:' || n)
-// read as a UUID: random-looking like gen_random_uuid() (so primary-key inserts and lookups land
+// read as a UUID (its session md5('rst-bench-session:' || n)): random-looking like gen_random_uuid() (so primary-key inserts and lookups land
 // all over the index, as in production), yet computable on both sides without a round trip.
 //
 //   node scripts/bench/seed.ts --database-url postgres://… --accounts 1000000 [--sample 1000] [--out f.json]
@@ -20,7 +22,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { migrate, openDatabase } from '../../db/knex.ts';
+import { openDatabase } from '../../db/knex.ts';
+import { migrate } from '../../db/migrate.ts';
 import { newApiKey } from '../../lib/apiKeys.ts';
 import { PasswordHasher, type ScryptParams } from '../../lib/passwords.ts';
 
@@ -38,6 +41,7 @@ export interface SeededAccount {
   n: number;
   id: string;
   username: string;
+  sessionId: string;
   apiKey: string;
 }
 
@@ -54,11 +58,14 @@ const KEY_CHUNK = 25_000;
 
 export const benchUsername = (n: number): string => `bench_${n}`;
 
-/** The same value as PostgreSQL's md5('rst-bench:' || n)::uuid. */
-export function benchAccountId(n: number): string {
-  const h = createHash('md5').update(`rst-bench:${n}`).digest('hex');
+/** The same value as PostgreSQL's md5(label || n)::uuid. */
+function md5Uuid(label: string, n: number): string {
+  const h = createHash('md5').update(`${label}${n}`).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
+
+export const benchAccountId = (n: number): string => md5Uuid('rst-bench:', n);
+const benchSessionId = (n: number): string => md5Uuid('rst-bench-session:', n);
 
 /** `count` distinct numbers drawn uniformly from 1..n, ascending. */
 function sampleOf(n: number, count: number): number[] {
@@ -95,6 +102,13 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
          from generate_series($2::int, $3::int) as n`,
         [passwordHash, from, to],
       );
+      await client.query(
+        `insert into sessions (id, account_id, method, refresh_hash, expires_at, absolute_expires_at)
+         select md5('rst-bench-session:' || n)::uuid, md5('rst-bench:' || n)::uuid, 'password',
+           md5('rst-bench-refresh:' || n), now() + interval '30 days', now() + interval '90 days'
+         from generate_series($1::int, $2::int) as n`,
+        [from, to],
+      );
       if (opts.accounts > ACCOUNT_CHUNK)
         log(`  accounts ${to.toLocaleString('en')} / ${opts.accounts.toLocaleString('en')}`);
     }
@@ -116,7 +130,7 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
         prefixes.push(key.prefix);
         hashes.push(key.hash);
         if (wanted[next] === n) {
-          sample.push({ n, id, username: benchUsername(n), apiKey: key.raw });
+          sample.push({ n, id, username: benchUsername(n), sessionId: benchSessionId(n), apiKey: key.raw });
           next++;
         }
       }
@@ -132,6 +146,7 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
     await pending;
     // Fresh statistics, so the planner sees a million rows rather than an empty table.
     await client.query('analyze accounts');
+    await client.query('analyze sessions');
     await client.query('analyze api_keys');
     const done = performance.now();
     return {

@@ -3,19 +3,16 @@
 // document, a body its schema does not allow, a missing X-Request-Id, Retry-After or
 // WWW-Authenticate, or any 5xx other than a documented 503 fails the test that received it.
 import fs from 'node:fs';
-import addFormats from 'ajv-formats';
 import { OpenAPIBackend, type Document } from 'openapi-backend';
 import YAML from 'yaml';
+import { addContractFormats } from '../../http/formats.ts';
 
 const spec = YAML.parse(fs.readFileSync(new URL('../../openapi.yaml', import.meta.url), 'utf8')) as Document;
 const contract = new OpenAPIBackend({
   definition: spec,
   strict: true,
   quick: false,
-  customizeAjv: (ajv) => {
-    addFormats.default(ajv, ['email', 'uuid', 'date-time']);
-    return ajv;
-  },
+  customizeAjv: addContractFormats,
 });
 const ready = contract.init();
 

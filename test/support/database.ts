@@ -8,15 +8,25 @@ import path from 'node:path';
 import pg from 'pg';
 
 export const ON_POSTGRES = !!process.env.DATABASE_URL;
+/**
+ * PostgreSQL itself when DATABASE_URL goes through a pooler (CI's third run sets it): databases
+ * are created and dropped there, and tests' own SQL reads there, past the pooler under test.
+ */
+const DIRECT_URL = process.env.TEST_DIRECT_DATABASE_URL || process.env.DATABASE_URL;
+/** Set when the servers under test reach PostgreSQL through a pooler. */
+export const THROUGH_POOLER = !!process.env.TEST_DIRECT_DATABASE_URL;
 export const DB_LABEL = ON_POSTGRES ? 'PostgreSQL' : 'PGlite';
 
 export interface TestDatabase {
-  /** The PostgreSQL database's URL, or undefined on PGlite. */
+  /** The PostgreSQL database's URL as servers dial it (maybe through a pooler), or undefined on PGlite. */
   url: string | undefined;
+  /** The same database on PostgreSQL itself, past any pooler. */
+  directUrl: string | undefined;
   /** The PGlite folder, or undefined on PostgreSQL. */
   dataDir: string | undefined;
-  /** DATABASE_URL or DATA_DIR for a server; `through` (host:port) is dialed instead of PostgreSQL's own. */
-  env(through?: string): Record<string, string>;
+  /** DATABASE_URL or DATA_DIR for a server; `through` (host:port) is dialed instead of PostgreSQL's
+   * own, `role` is the user it connects as. */
+  env(through?: string, role?: string): Record<string, string>;
   /** Runs SQL directly (PostgreSQL only: PGlite is held by the server). */
   sql<T = Record<string, unknown>>(query: string, params?: unknown[]): Promise<T[]>;
   /** Every row of every table as one text. On PGlite the server must have stopped first. */
@@ -27,8 +37,9 @@ export interface TestDatabase {
 
 const TABLES = `select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'`;
 
-async function admin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
+/** Runs on a connection of its own, past any pooler, to DATABASE_URL's database as its user (the admin). */
+export async function admin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: DIRECT_URL });
   await client.connect();
   try {
     return await run(client);
@@ -37,19 +48,26 @@ async function admin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-async function createPostgres(): Promise<string> {
+async function createPostgres(owner?: string): Promise<string> {
   const name = `rst_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
-  await admin((client) => client.query(`create database ${name}`));
+  await admin((client) => client.query(`create database ${name}${owner ? ` owner ${owner}` : ''}`));
   const url = new URL(process.env.DATABASE_URL!);
   url.pathname = `/${name}`;
   return url.href;
+}
+
+/** The same database's URL on PostgreSQL itself. */
+function direct(url: string): string {
+  const at = new URL(DIRECT_URL!);
+  at.pathname = new URL(url).pathname;
+  return at.href;
 }
 
 function onPostgres(url: string, owned: boolean): TestDatabase {
   let pool: pg.Pool | undefined;
   const sql = async <T>(query: string, params: unknown[] = []): Promise<T[]> => {
     if (!pool) {
-      pool = new pg.Pool({ connectionString: url, max: 2 });
+      pool = new pg.Pool({ connectionString: direct(url), max: 2 });
       // pool.end() resolves before its sockets have closed, so the forced DROP DATABASE in drop()
       // can terminate them mid-close: that error would surface as an uncaught exception.
       // pg-pool re-emits an idle client's error on the pool itself, so both need a listener.
@@ -60,10 +78,12 @@ function onPostgres(url: string, owned: boolean): TestDatabase {
   };
   return {
     url,
+    directUrl: direct(url),
     dataDir: undefined,
-    env: (through) => {
+    env: (through, role) => {
       const dialed = new URL(url);
       if (through) dialed.host = through;
+      if (role) dialed.username = role;
       return { DATABASE_URL: dialed.href };
     },
     sql,
@@ -88,6 +108,7 @@ function onPostgres(url: string, owned: boolean): TestDatabase {
 function onPglite(dataDir: string): TestDatabase {
   return {
     url: undefined,
+    directUrl: undefined,
     dataDir,
     env: () => ({ DATA_DIR: dataDir }),
     sql: async () => {
@@ -109,9 +130,18 @@ function onPglite(dataDir: string): TestDatabase {
   };
 }
 
-/** A fresh database: PostgreSQL when DATABASE_URL is set, PGlite otherwise. */
-export async function freshDatabase(): Promise<TestDatabase> {
-  if (ON_POSTGRES) return onPostgres(await createPostgres(), true);
+/** A session of its own on a PostgreSQL database, for a test that holds locks or a transaction
+ * open while the server works; errors after a terminate or a cut are the test's to expect. */
+export async function directSession(url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => {});
+  await client.connect();
+  return client;
+}
+
+/** A fresh database: PostgreSQL when DATABASE_URL is set (owned by `owner` if given), PGlite otherwise. */
+export async function freshDatabase(owner?: string): Promise<TestDatabase> {
+  if (ON_POSTGRES) return onPostgres(await createPostgres(owner), true);
   return onPglite(fs.mkdtempSync(path.join(os.tmpdir(), 'rst-test-')));
 }
 

@@ -31,6 +31,10 @@ export interface TestSmtp {
   refuse(on: boolean): void;
   /** RCPT TO commands refused so far. */
   refusals(): number;
+  /** Holds the final reply to each message's DATA for this long (a slow server mid-send). */
+  answerAfter(ms: number): void;
+  /** Messages whose DATA has begun arriving, answered or not. */
+  receiving(): number;
   /** Closes the port: connections are refused until up(). */
   down(): Promise<void>;
   up(): Promise<void>;
@@ -111,6 +115,8 @@ export async function startSmtp(): Promise<TestSmtp> {
   const messages: ReceivedMail[] = [];
   let refusing = false;
   let refused = 0;
+  let holdMs = 0;
+  let started = 0;
   let port = 0;
   let server: SMTPServer | undefined;
 
@@ -130,11 +136,14 @@ export async function startSmtp(): Promise<TestSmtp> {
       },
       onData(stream, session, callback) {
         const chunks: Buffer[] = [];
+        started++;
         stream.on('data', (chunk: Buffer) => chunks.push(chunk));
         stream.on('end', () => {
           const to = session.envelope.rcptTo.map((r) => r.address.toLowerCase());
-          messages.push(parseMail(Buffer.concat(chunks).toString('utf8'), to));
-          callback();
+          setTimeout(() => {
+            messages.push(parseMail(Buffer.concat(chunks).toString('utf8'), to));
+            callback();
+          }, holdMs);
         });
       },
     });
@@ -166,6 +175,10 @@ export async function startSmtp(): Promise<TestSmtp> {
       refusing = on;
     },
     refusals: () => refused,
+    answerAfter: (ms) => {
+      holdMs = ms;
+    },
+    receiving: () => started,
     down: shut,
     up: listen,
     close: shut,

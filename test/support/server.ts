@@ -30,11 +30,23 @@ export const TEST_ENV: Record<string, string> = {
   RATE_LIMIT_VERIFY_IP: '100000/900',
   RATE_LIMIT_RESET_IP: '100000/900',
   RATE_LIMIT_GOOGLE_IP: '100000/900',
+  RATE_LIMIT_REFRESH_IP: '100000/900',
   RATE_LIMIT_AUTH_FAILURE_IP: '100000/900',
 };
 
+/**
+ * Behind a pooler (CI's third run, through PgBouncer in transaction mode) every server sends
+ * unnamed statements: PgBouncer before 1.21 cannot keep named ones across its server connections.
+ */
+const POOLER_ENV: Record<string, string> =
+  process.env.DATABASE_PREPARED_STATEMENTS === undefined
+    ? {}
+    : { DATABASE_PREPARED_STATEMENTS: process.env.DATABASE_PREPARED_STATEMENTS };
+
 export interface TestServer {
   url: string;
+  /** The management listener's URL, when the server was started with MANAGEMENT_PORT. */
+  managementUrl: string | undefined;
   client: Client;
   /** A client that authenticates every call with this token or key (JWT or rst_ key). */
   as(token: string): Client;
@@ -60,14 +72,25 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Run on the same database as this server (a second instance). */
   shareDatabaseWith?: TestServer;
-  /** Run on this fresh database (prepared beforehand, e.g. by a command of the service); the
-   * server then owns it and drops it when it stops. */
+  /** Run on this database (e.g. sharedDatabase(one) for instances started at once). */
   database?: TestDatabase;
   /** host:port the server dials instead of PostgreSQL's own (a test's TCP proxy); sql() still goes direct. */
   connectThrough?: string;
+  /** A PostgreSQL role the server connects as, owner of its fresh database (sql() stays the admin's). */
+  role?: string;
   /** The file to run, relative to the project (default server.ts; dist/server.js is what npm start runs). */
   entry?: string;
 }
+
+/** Whether a process (a cluster's worker, say) still exists. */
+export const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 /** Parsed pino JSON lines of a process's output (other lines, such as console mails, skipped). */
 function logLines(output: string): Record<string, unknown>[] {
@@ -85,16 +108,20 @@ function logLines(output: string): Record<string, unknown>[] {
 
 export async function startServer(opts: StartOptions = {}): Promise<TestServer> {
   const database =
-    opts.database ?? (opts.shareDatabaseWith ? sharedDatabase(opts.shareDatabaseWith.database) : await freshDatabase());
+    opts.database ??
+    (opts.shareDatabaseWith ? sharedDatabase(opts.shareDatabaseWith.database) : await freshDatabase(opts.role));
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '',
     ...TEST_ENV,
+    ...POOLER_ENV,
     ...opts.env,
     PORT: '0',
     HOST: '127.0.0.1',
-    ...database.env(opts.connectThrough),
+    ...database.env(opts.connectThrough, opts.role),
   };
+  // The URL from a file instead (both set is refused).
+  if (opts.env?.DATABASE_URL_FILE) delete env.DATABASE_URL;
   const child = spawn(process.execPath, [path.join(ROOT, opts.entry ?? 'server.ts')], {
     cwd: ROOT,
     env,
@@ -134,6 +161,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
 
   return {
     url,
+    managementUrl: /rst auth listening on .*; management: (http:\/\/[^\s)]+)/.exec(output)?.[1],
     client: createClient({ baseUrl: url, fetch: validatingFetch }),
     as: (token) => createClient({ baseUrl: url, fetch: validatingFetch, auth: () => token }),
     output: () => output,

@@ -1,8 +1,8 @@
-// The operator's service-key command (scripts/serviceKey.ts) run as a process on a test database,
-// as `npm run service-key -- …` runs it: with the service's configuration, on its database.
+// The operator's commands (scripts/serviceKey.ts, scripts/migrate.ts) run as processes on a test
+// database, as `npm run service-key -- …` runs them: with the service's configuration, on its database.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import type { TestDatabase } from './database.ts';
+import { freshDatabase, type TestDatabase } from './database.ts';
 import { ROOT, TEST_ENV } from './server.ts';
 
 export interface CommandRun {
@@ -11,9 +11,9 @@ export interface CommandRun {
   stderr: string;
 }
 
-export function serviceKeyCommand(database: TestDatabase, ...args: string[]): Promise<CommandRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'scripts/serviceKey.ts'), ...args], {
+const script = (file: string, database: TestDatabase, args: string[]): Promise<CommandRun> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'scripts', file), ...args], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', ...TEST_ENV, ...database.env() },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -26,6 +26,16 @@ export function serviceKeyCommand(database: TestDatabase, ...args: string[]): Pr
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+
+export const serviceKeyCommand = (database: TestDatabase, ...args: string[]) => script('serviceKey.ts', database, args);
+
+/** A fresh database with the schema in place (`npm run migrate`), so keys can be made in it
+ * before a server starts on it. */
+export async function migratedDatabase(): Promise<TestDatabase> {
+  const database = await freshDatabase();
+  const run = await script('migrate.ts', database, []);
+  if (run.code !== 0) throw new Error(`migrate failed: ${run.stderr}`);
+  return database;
 }
 
 /** Creates a service key and returns it (the one line the command prints on stdout). */

@@ -26,7 +26,13 @@ async function signedUp(server: TestServer, prefix: string, mailTo: (email: stri
     body: { username: user.username, password: user.password },
     throwOnError: true,
   });
-  return { ...user, id: created.data.id, token: session.data.access_token, code };
+  return {
+    ...user,
+    id: created.data.id,
+    token: session.data.access_token,
+    refreshToken: session.data.refresh_token,
+    code,
+  };
 }
 
 /** Registers an account, verifies it with the code from the console mailer, signs in. */
