@@ -8,8 +8,8 @@
 //   RST_URL=http://127.0.0.1:3000 RST_SERVICE_KEY=rst_svc_… PORT=4000 node scripts/productBackend.ts
 //   curl -s localhost:4000 -H "Authorization: Bearer $TOKEN_OR_KEY"
 //
-// An offline check cannot see a revocation: a JWT stays valid here until it expires (at most
-// JWT_TTL_SECONDS). Introspect JWTs too where that matters.
+// An offline check cannot see a revocation (a logout, a password reset): a JWT stays valid here
+// until it expires (at most JWT_TTL_SECONDS). Introspect JWTs too where that matters.
 import http from 'node:http';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 
