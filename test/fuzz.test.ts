@@ -474,7 +474,7 @@ describe(`fuzzing from the contract (${DB_LABEL})`, () => {
   it(`answers ${REQUESTS}+ generated requests within the contract, with no 5xx (seed ${SEED})`, async function () {
     this.timeout(300_000);
     // A few generated requests are refused by fetch itself (an invalid URL): generate some spare.
-    const batches = Math.ceil((REQUESTS * 1.04) / BATCH);
+    const batches = Math.ceil((REQUESTS * 1.06) / BATCH);
     try {
       await fc.assert(
         fc.asyncProperty(fc.array(requestArb(creds), { minLength: BATCH, maxLength: BATCH }), async (requests) => {
