@@ -142,7 +142,7 @@ export async function call<T>(s: Session, pending: Promise<SdkResult<T>>): Promi
   for (const e of error.errors ?? []) details.push(`${e.path || '(body)'}: ${e.message}`);
   const retryAfter = response.headers.get('retry-after');
   if (retryAfter && (response.status === 429 || response.status === 503)) details.push(`retry after ${retryAfter} s`);
-  if (response.status === 401 && s.credential) {
+  if (response.status === 401 && error.code === 'unauthorized' && s.credential) {
     details.push(
       s.credential.source === 'profile'
         ? 'the stored session has ended (signed out, revoked, or unused for 30 days): run `rst login` again'

@@ -5,6 +5,7 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { DEFAULT_URL, VERSION } from './api.ts';
 import * as commands from './commands.ts';
+import * as selfService from './selfService.ts';
 import { CliError, EXIT_REFUSED, EXIT_USAGE } from './exit.ts';
 
 const program = new Command('rst');
@@ -133,6 +134,55 @@ google
   .command('unlink')
   .description('unlink Google from the account (only when it has a password)')
   .action(action(commands.googleUnlinkCommand));
+google
+  .command('link')
+  .description('link a Google account (any email) to this account; asks for the password')
+  .requiredOption('--token-file <file>', 'the Google ID token, from a file, or - for stdin')
+  .option('--nonce <nonce>', "the nonce the token was requested with (it must match the token's)")
+  .option(...passwordStdin)
+  .addHelpText('after', '\nExample:\n  gcloud auth print-identity-token | rst google link --token-file -')
+  .action(action(selfService.googleLinkCommand));
+
+const googleTokenFile = [
+  '--google-token-file <file>',
+  'for an account without a password: a Google ID token of its Google account, issued within 10 minutes (- for stdin)',
+] as const;
+
+const password = program.command('password').description('change the password');
+password
+  .command('change')
+  .description('change the password (asks for the current one); every other session is signed out')
+  .option('--password-stdin', 'read two lines from stdin: the current password, then the new one')
+  .action(action(selfService.passwordChangeCommand));
+
+const email = program.command('email').description("change the account's email");
+email
+  .command('change')
+  .description('start an email change: a six-digit code goes to the new address')
+  .requiredOption('-e, --email <email>', 'the new address')
+  .option(...passwordStdin)
+  .option(...googleTokenFile)
+  .addHelpText('after', '\nExample:\n  rst email change --email ada@new.example.com')
+  .action(action(selfService.emailChangeCommand));
+email
+  .command('verify')
+  .description('confirm the email change with the code sent to the new address')
+  .argument('[code]', 'the six-digit code (else read from a prompt that does not echo, or stdin)')
+  .action(action(selfService.emailVerifyCommand));
+
+const account = program.command('account').description('the account itself');
+account
+  .command('delete')
+  .description('delete the account for good, with its sessions and API keys (asks to type the username)')
+  .option('--yes', 'do not ask: needs --confirm USERNAME')
+  .option('--confirm <username>', 'the username of the account, as the confirmation --yes needs')
+  .option(...passwordStdin)
+  .option(...googleTokenFile)
+  .addHelpText(
+    'after',
+    '\nExample (a script):\n  printf %s "$PASSWORD" | rst account delete --yes --confirm ada --password-stdin',
+  )
+  .action(action(selfService.accountDeleteCommand));
 
 program
   .command('forgot-password')

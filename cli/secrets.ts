@@ -1,6 +1,8 @@
 // Passwords reach the CLI from a terminal prompt that does not echo, or from stdin
 // (`--password-stdin`, as `docker login` does) — never from argv, which other users can read
 // in `ps` and which shells keep in their history.
+import fs from 'node:fs';
+import readline from 'node:readline/promises';
 import { CliError, EXIT_INTERRUPTED, usageError } from './exit.ts';
 
 /** Long enough for any password the API accepts (256 characters, up to 4 bytes each). */
@@ -24,6 +26,49 @@ export async function readPassword(source: PasswordSource, prompt: string, confi
   }
   if (password === '') throw usageError('the password is empty');
   return password;
+}
+
+/** Reads a secret that is not a password (a code, an ID token): from stdin when it is not a
+ * terminal, else from a prompt that does not echo. */
+export async function readSecret(prompt: string): Promise<string> {
+  const value = (process.stdin.isTTY ? await promptHidden(`${prompt}: `) : await readStdin()).trim();
+  if (value === '') throw usageError(`no ${prompt.toLowerCase()} given`);
+  return value;
+}
+
+/** Reads a file's content, or stdin for `-`, e.g. an ID token saved by another tool. */
+export async function readFileOrStdin(file: string, what: string): Promise<string> {
+  let value: string;
+  if (file === '-') value = await readStdin();
+  else {
+    try {
+      value = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      throw usageError(`cannot read ${what} from ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
+  value = value.trim();
+  if (value === '' || value.length > MAX_STDIN_BYTES) throw usageError(`${file}: not ${what}`);
+  return value;
+}
+
+/** Two passwords on stdin, one a line (the current one, then the new one). */
+export async function readPasswordPair(): Promise<[string, string]> {
+  const lines = (await readStdin()).split(/\r?\n/);
+  if (lines.length !== 2 || !lines[0] || !lines[1])
+    throw usageError('--password-stdin: give two lines, the current password and then the new one');
+  return [lines[0], lines[1]];
+}
+
+/** A visible one-line answer at the terminal (what the person types is meant to be seen). */
+export async function promptLine(question: string): Promise<string> {
+  if (!process.stdin.isTTY) throw usageError('no terminal to ask on');
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  try {
+    return (await rl.question(question)).trim();
+  } finally {
+    rl.close();
+  }
 }
 
 async function readStdin(): Promise<string> {

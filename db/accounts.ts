@@ -152,7 +152,7 @@ export async function linkGoogleByEmail(
  * leave an account with no way in; and in the same transaction ends the sessions opened with
  * Google (API.md: unlinking revokes them). undefined when the condition did not hold. */
 export async function unlinkGoogleSub(db: Db, id: string): Promise<AccountRow | undefined> {
-  return db.transaction(async (trx) => {
+  return withRetry(db, async (trx) => {
     const [row] = await trx<AccountRow>('accounts')
       .where({ id })
       .whereNotNull('google_sub')
@@ -162,6 +162,48 @@ export async function unlinkGoogleSub(db: Db, id: string): Promise<AccountRow | 
     if (row) await endSessions(trx, id, { method: 'google' });
     return row as AccountRow | undefined;
   });
+}
+
+/** The account row, locked until the caller's transaction ends; undefined once it is deleted. */
+export async function lockAccount(trx: Db, id: string): Promise<AccountRow | undefined> {
+  return trx<AccountRow>('accounts').where({ id }).forUpdate().first();
+}
+
+/** Gives the account a new, verified email. A unique violation (another account has it) is
+ * thrown: it aborts the caller's transaction, which is what must happen to it. */
+export async function setVerifiedEmail(db: Db, id: string, email: string): Promise<AccountRow | undefined> {
+  const [row] = await db<AccountRow>('accounts')
+    .where({ id })
+    .update({ email: email.toLowerCase(), email_verified: true, updated_at: db.fn.now() })
+    .returning('*');
+  return row as AccountRow | undefined;
+}
+
+/**
+ * Links a Google subject to an account that has no link yet, whatever its email. The unique index
+ * on google_sub decides a race for the subject ('in_use'); undefined when the account is gone or
+ * got a link in the meantime.
+ */
+export async function linkGoogleSub(db: Db, id: string, sub: string): Promise<AccountRow | 'in_use' | undefined> {
+  try {
+    const [row] = await db<AccountRow>('accounts')
+      .where({ id })
+      .whereNull('google_sub')
+      .update({ google_sub: sub, updated_at: db.fn.now() })
+      .returning('*');
+    return row as AccountRow | undefined;
+  } catch (err) {
+    if (uniqueConflict(err) === 'google_sub') return 'in_use';
+    throw err;
+  }
+}
+
+/** Deletes the account; its API keys, codes, recovery tokens and sessions go with it (foreign
+ * keys ON DELETE CASCADE). True when this call deleted it. */
+export async function deleteAccountRow(trx: Db, id: string): Promise<boolean> {
+  // RETURNING, not delete()'s count: knex-pglite answers delete() with a raw result object.
+  const deleted = await trx('accounts').where({ id }).delete().returning('id');
+  return deleted.length === 1;
 }
 
 /**

@@ -8,7 +8,10 @@
 import type { Db } from './knex.ts';
 
 /** Messages: rendered and sent by the worker. */
-export type MailKind = 'verify_email' | 'reset_password';
+export type MailKind = 'verify_email' | 'reset_password' | 'email_change_code' | 'email_changed' | 'account_deleted';
+/** Messages whose row forgets its recipient and payload once sent: the goodbye to a deleted
+ * account is the one trace of it, and only until it has gone out. */
+const FORGOTTEN_WHEN_SENT: MailKind[] = ['account_deleted'];
 /** Jobs: turned into a message (or dropped) by the worker, never sent themselves. */
 export type JobKind = 'verification_request' | 'recovery_request';
 
@@ -33,14 +36,26 @@ export type MailRow = OutboxRow & { kind: MailKind };
 /** `secret` (a code or token) is kept only until the message is sent, then erased. */
 export async function enqueueMail(
   db: Db,
-  mail: { kind: MailKind; recipient: string; payload?: Record<string, unknown>; secret: string },
+  mail: { kind: MailKind; recipient: string; payload?: Record<string, unknown>; secret?: string },
 ): Promise<void> {
   await db('outbox').insert({
     kind: mail.kind,
     recipient: mail.recipient,
     payload: JSON.stringify(mail.payload ?? {}),
-    secret: mail.secret,
+    secret: mail.secret ?? null,
   });
+}
+
+/**
+ * Deletes every row, queued or sent, that belongs to an account: addressed to its email, or
+ * naming it in the payload (by id, or by the username that mails before an email change carry).
+ */
+export async function deleteMailOf(db: Db, account: { id: string; email: string; username: string }): Promise<void> {
+  await db('outbox')
+    .where({ recipient: account.email })
+    .orWhereRaw(`payload->>'account_id' = ?`, [account.id])
+    .orWhereRaw(`payload->>'username' = ?`, [account.username])
+    .delete();
 }
 
 /** One row, the same statement whether or not an account has this (normalised) email. */
@@ -71,7 +86,16 @@ export async function claimDueRow(db: Db, leaseSeconds: number, jobsOnly = false
 
 /** Sent: the secret is erased, the row stays as a record. */
 export async function markMailSent(db: Db, id: number): Promise<void> {
-  await db('outbox').where({ id }).update({ sent_at: db.fn.now(), secret: null, last_error: null });
+  const forget = db.raw(`kind = any(?)`, [FORGOTTEN_WHEN_SENT]);
+  await db('outbox')
+    .where({ id })
+    .update({
+      sent_at: db.fn.now(),
+      secret: null,
+      last_error: null,
+      recipient: db.raw(`case when ? then '' else recipient end`, [forget]),
+      payload: db.raw(`case when ? then '{}'::jsonb else payload end`, [forget]),
+    });
 }
 
 export async function markMailFailed(db: Db, id: number, error: string, retryInSeconds: number): Promise<void> {

@@ -48,3 +48,8 @@ export async function deleteExpiredCounters(db: Db, olderThanSeconds: number): P
     .where('window_start', '<', db.raw('now() - make_interval(secs => ?)', [olderThanSeconds]))
     .delete();
 }
+
+/** Forgets these counters (the attempts of an account that no longer exists). */
+export async function deleteCounters(db: Db, keys: string[]): Promise<void> {
+  await db('rate_limits').whereIn('key', keys).delete();
+}

@@ -65,7 +65,12 @@ export async function redeemRecoveryToken(
     updated_at: trx.fn.now(),
   });
   await endSessions(trx, accountId);
-  await trx('recovery_tokens').where({ account_id: accountId }).whereNull('used_at').update({ used_at: trx.fn.now() });
+  await useUpRecoveryTokens(trx, accountId);
   await trx('verification_codes').where({ account_id: accountId }).delete();
   return accountId;
+}
+
+/** Every outstanding recovery token of the account stops working. */
+export async function useUpRecoveryTokens(db: Db, accountId: string): Promise<void> {
+  await db('recovery_tokens').where({ account_id: accountId }).whereNull('used_at').update({ used_at: db.fn.now() });
 }

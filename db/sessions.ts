@@ -3,6 +3,7 @@
 // expires_at is in the future; expires_at moves with each refresh but never past
 // absolute_expires_at.
 import type { Db } from './knex.ts';
+import { withRetry } from './retry.ts';
 
 export type SessionMethod = 'password' | 'google';
 
@@ -46,7 +47,7 @@ export async function openSession(
   },
   lifetimes: Lifetimes,
 ): Promise<string> {
-  return db.transaction(async (trx) => {
+  return withRetry(db, async (trx) => {
     const { rows } = await trx.raw(
       `insert into sessions (account_id, method, refresh_hash, user_agent, ip, expires_at, absolute_expires_at)
        values (?, ?, ?, ?, ?, now() + make_interval(secs => ?), now() + make_interval(secs => ?))
@@ -87,7 +88,7 @@ export async function rotateRefreshToken(
   newHash: string,
   idleSeconds: number,
 ): Promise<Rotation> {
-  return db.transaction(async (trx) => {
+  return withRetry(db, async (trx) => {
     const { rows } = await trx.raw(
       `update sessions set refresh_hash = ?, last_used_at = now(),
          expires_at = least(now() + make_interval(secs => ?), absolute_expires_at)

@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.ts';
 import type { Client, ClientMeta, Options as Options2, RequestResult, TDataShape } from './client/index.ts';
-import type { CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, ForgotPasswordData, ForgotPasswordErrors, ForgotPasswordResponses, GetAccountData, GetAccountErrors, GetAccountResponses, GetJwksData, GetJwksErrors, GetJwksResponses, GoogleSignInData, GoogleSignInErrors, GoogleSignInResponses, HealthzData, HealthzErrors, HealthzResponses, IntrospectData, IntrospectErrors, IntrospectResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListSessionsData, ListSessionsErrors, ListSessionsResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RefreshSessionData, RefreshSessionErrors, RefreshSessionResponses, RegisterData, RegisterErrors, RegisterResponses, ResendVerificationData, ResendVerificationErrors, ResendVerificationResponses, ResetPasswordData, ResetPasswordErrors, ResetPasswordResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RevokeSessionData, RevokeSessionErrors, RevokeSessionResponses, UnlinkGoogleData, UnlinkGoogleErrors, UnlinkGoogleResponses, VerifyEmailData, VerifyEmailErrors, VerifyEmailResponses } from './types.gen.ts';
+import type { ChangeEmailData, ChangeEmailErrors, ChangeEmailResponses, ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, DeleteAccountData, DeleteAccountErrors, DeleteAccountResponses, ForgotPasswordData, ForgotPasswordErrors, ForgotPasswordResponses, GetAccountData, GetAccountErrors, GetAccountResponses, GetJwksData, GetJwksErrors, GetJwksResponses, GoogleSignInData, GoogleSignInErrors, GoogleSignInResponses, HealthzData, HealthzErrors, HealthzResponses, IntrospectData, IntrospectErrors, IntrospectResponses, LinkGoogleData, LinkGoogleErrors, LinkGoogleResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListSessionsData, ListSessionsErrors, ListSessionsResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RefreshSessionData, RefreshSessionErrors, RefreshSessionResponses, RegisterData, RegisterErrors, RegisterResponses, ResendVerificationData, ResendVerificationErrors, ResendVerificationResponses, ResetPasswordData, ResetPasswordErrors, ResetPasswordResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RevokeSessionData, RevokeSessionErrors, RevokeSessionResponses, UnlinkGoogleData, UnlinkGoogleErrors, UnlinkGoogleResponses, VerifyEmailChangeData, VerifyEmailChangeErrors, VerifyEmailChangeResponses, VerifyEmailData, VerifyEmailErrors, VerifyEmailResponses } from './types.gen.ts';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -335,6 +335,125 @@ export const revokeSession = <ThrowOnError extends boolean = false>(options: Opt
         }, { name: 'X-API-Key', type: 'apiKey' }],
     url: '/v1/me/sessions/{session_id}',
     ...options
+});
+
+/**
+ * Change the password
+ *
+ * Needs the current password in the same request (re-authentication). Every other session
+ * of the account ends; this one stays, and API keys stay. A wrong `current_password` counts
+ * as a failed sign-in of the account (the login's limit: after 10 in 15 minutes, login and
+ * this operation answer 429). An account without a password sets one through recovery.
+ *
+ */
+export const changePassword = <ThrowOnError extends boolean = false>(options: Options<ChangePasswordData, ThrowOnError>): RequestResult<ChangePasswordResponses, ChangePasswordErrors, ThrowOnError> => (options.client ?? client).post<ChangePasswordResponses, ChangePasswordErrors, ThrowOnError>({
+    security: [{
+            key: 'bearerAuth',
+            scheme: 'bearer',
+            type: 'http'
+        }, { name: 'X-API-Key', type: 'apiKey' }],
+    url: '/v1/me/password',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Start an email change
+ *
+ * Needs re-authentication (`password`, or `google_credential` for a Google-only account). A
+ * six-digit code goes to the new address (valid 10 minutes, 5 tries, replacing any earlier
+ * pending change); the email changes only when the code is confirmed with
+ * `POST /v1/me/email/verify`. An address that belongs to another account is `email_taken`,
+ * as registration says too. At most 1 request per minute and 5 per hour per new address, 5
+ * per hour per account.
+ *
+ */
+export const changeEmail = <ThrowOnError extends boolean = false>(options: Options<ChangeEmailData, ThrowOnError>): RequestResult<ChangeEmailResponses, ChangeEmailErrors, ThrowOnError> => (options.client ?? client).post<ChangeEmailResponses, ChangeEmailErrors, ThrowOnError>({
+    security: [{
+            key: 'bearerAuth',
+            scheme: 'bearer',
+            type: 'http'
+        }, { name: 'X-API-Key', type: 'apiKey' }],
+    url: '/v1/me/email',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Confirm an email change with the code sent to the new address
+ *
+ * The account takes the new address, verified. The old address gets a notice, outstanding
+ * recovery links (sent to the old address) stop working, and every other session ends. A
+ * wrong, expired or used code, or no pending change, is `invalid_code`. When another account
+ * took the address in the meantime (two changes racing for one address: exactly one wins),
+ * the answer is `email_taken`.
+ *
+ */
+export const verifyEmailChange = <ThrowOnError extends boolean = false>(options: Options<VerifyEmailChangeData, ThrowOnError>): RequestResult<VerifyEmailChangeResponses, VerifyEmailChangeErrors, ThrowOnError> => (options.client ?? client).post<VerifyEmailChangeResponses, VerifyEmailChangeErrors, ThrowOnError>({
+    security: [{
+            key: 'bearerAuth',
+            scheme: 'bearer',
+            type: 'http'
+        }, { name: 'X-API-Key', type: 'apiKey' }],
+    url: '/v1/me/email/verify',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Link a Google account while signed in
+ *
+ * Links the Google account of the ID token to the signed-in account, whatever its email (the
+ * emails need not match). Needs the account's password in the same request. A Google account
+ * can be linked to one rst account only.
+ *
+ */
+export const linkGoogle = <ThrowOnError extends boolean = false>(options: Options<LinkGoogleData, ThrowOnError>): RequestResult<LinkGoogleResponses, LinkGoogleErrors, ThrowOnError> => (options.client ?? client).post<LinkGoogleResponses, LinkGoogleErrors, ThrowOnError>({
+    security: [{
+            key: 'bearerAuth',
+            scheme: 'bearer',
+            type: 'http'
+        }, { name: 'X-API-Key', type: 'apiKey' }],
+    url: '/v1/me/google/link',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete the account
+ *
+ * Needs re-authentication (`password`, or `google_credential` for a Google-only account).
+ * The account and everything that hangs off it (sessions, API keys, codes, recovery tokens,
+ * its rate-limit counters, its queued and past mail) are gone in one transaction, on every
+ * instance at once: its credentials are refused from the next request on. The username and
+ * the email are free again. A goodbye mail goes to the address, and the record of it forgets
+ * the address once it is sent.
+ *
+ */
+export const deleteAccount = <ThrowOnError extends boolean = false>(options: Options<DeleteAccountData, ThrowOnError>): RequestResult<DeleteAccountResponses, DeleteAccountErrors, ThrowOnError> => (options.client ?? client).delete<DeleteAccountResponses, DeleteAccountErrors, ThrowOnError>({
+    security: [{
+            key: 'bearerAuth',
+            scheme: 'bearer',
+            type: 'http'
+        }, { name: 'X-API-Key', type: 'apiKey' }],
+    url: '/v1/me',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
 });
 
 /**

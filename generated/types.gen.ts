@@ -364,6 +364,56 @@ export type SessionList = {
     items: Array<ActiveSession>;
 };
 
+/**
+ * The account's password, for re-authentication.
+ */
+export type CurrentPassword = string;
+
+/**
+ * For an account without a password only: a Google ID token of the linked Google account,
+ * issued within the last 10 minutes.
+ *
+ */
+export type GoogleReauthCredential = string;
+
+export type ChangePasswordRequest = {
+    current_password: CurrentPassword;
+    new_password: NewPassword;
+};
+
+/**
+ * Re-authentication is `password` for an account that has one, else `google_credential`.
+ */
+export type ChangeEmailRequest = {
+    new_email: Email;
+    password?: CurrentPassword;
+    google_credential?: GoogleReauthCredential;
+};
+
+export type VerifyEmailChangeRequest = {
+    code: string;
+};
+
+export type LinkGoogleRequest = {
+    /**
+     * A Google ID token (JWT).
+     */
+    credential: string;
+    /**
+     * When sent, the ID token's nonce must equal it.
+     */
+    nonce?: string;
+    password: CurrentPassword;
+};
+
+/**
+ * Re-authentication is `password` for an account that has one, else `google_credential`.
+ */
+export type DeleteAccountRequest = {
+    password?: CurrentPassword;
+    google_credential?: GoogleReauthCredential;
+};
+
 export type Health = {
     status: 'ok';
 };
@@ -382,7 +432,7 @@ export type Problem = {
     /**
      * Stable machine-readable error code.
      */
-    code: 'validation_failed' | 'invalid_json' | 'weak_password' | 'username_taken' | 'email_taken' | 'invalid_credentials' | 'email_not_verified' | 'invalid_code' | 'invalid_google_credential' | 'google_not_configured' | 'invalid_token' | 'unauthorized' | 'jwt_required' | 'api_key_limit_reached' | 'api_key_not_found' | 'session_not_found' | 'google_not_linked' | 'password_required' | 'not_found' | 'method_not_allowed' | 'payload_too_large' | 'unsupported_media_type' | 'too_many_requests' | 'service_unavailable' | 'server_busy' | 'not_implemented' | 'internal_error';
+    code: 'validation_failed' | 'invalid_json' | 'weak_password' | 'username_taken' | 'email_taken' | 'invalid_credentials' | 'email_not_verified' | 'invalid_code' | 'invalid_google_credential' | 'google_not_configured' | 'invalid_token' | 'unauthorized' | 'jwt_required' | 'api_key_limit_reached' | 'api_key_not_found' | 'session_not_found' | 'google_not_linked' | 'password_required' | 'reauthentication_failed' | 'google_already_linked' | 'google_account_in_use' | 'not_found' | 'method_not_allowed' | 'payload_too_large' | 'unsupported_media_type' | 'too_many_requests' | 'service_unavailable' | 'server_busy' | 'not_implemented' | 'internal_error';
     /**
      * Present for validation_failed.
      */
@@ -1139,6 +1189,247 @@ export type RevokeSessionResponses = {
 };
 
 export type RevokeSessionResponse = RevokeSessionResponses[keyof RevokeSessionResponses];
+
+export type ChangePasswordData = {
+    body: ChangePasswordRequest;
+    path?: never;
+    query?: never;
+    url: '/v1/me/password';
+};
+
+export type ChangePasswordErrors = {
+    /**
+     * The body is malformed (`invalid_json`, `validation_failed` with `errors`) or the password is refused by the policy (`weak_password`).
+     */
+    400: Problem;
+    /**
+     * No credential, or one that is malformed, expired, revoked or wrongly signed (`unauthorized`).
+     */
+    401: Problem;
+    /**
+     * An API key was used where a JWT session is needed (`jwt_required`), or the re-authentication in the body failed (`reauthentication_failed`, one answer whatever was wrong).
+     */
+    403: Problem;
+    /**
+     * The account has no password yet (`password_required`); set one through password recovery.
+     */
+    409: Problem;
+    /**
+     * Too many attempts (`too_many_requests`); retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     */
+    503: Problem;
+    /**
+     * Any other problem (`invalid_json`, `payload_too_large`, `unsupported_media_type`, `not_found`, `method_not_allowed`, `internal_error`, ...).
+     */
+    default: Problem;
+};
+
+export type ChangePasswordError = ChangePasswordErrors[keyof ChangePasswordErrors];
+
+export type ChangePasswordResponses = {
+    /**
+     * The password is changed; every other session has ended.
+     */
+    204: void;
+};
+
+export type ChangePasswordResponse = ChangePasswordResponses[keyof ChangePasswordResponses];
+
+export type ChangeEmailData = {
+    body: ChangeEmailRequest;
+    path?: never;
+    query?: never;
+    url: '/v1/me/email';
+};
+
+export type ChangeEmailErrors = {
+    /**
+     * The body is not JSON (`invalid_json`) or does not match the schema (`validation_failed`, with `errors`).
+     */
+    400: Problem;
+    /**
+     * No credential, or one that is malformed, expired, revoked or wrongly signed (`unauthorized`).
+     */
+    401: Problem;
+    /**
+     * An API key was used where a JWT session is needed (`jwt_required`), or the re-authentication in the body failed (`reauthentication_failed`, one answer whatever was wrong).
+     */
+    403: Problem;
+    /**
+     * The address belongs to another account, or is already this account's (`email_taken`).
+     */
+    409: Problem;
+    /**
+     * Too many attempts (`too_many_requests`); retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     */
+    503: Problem;
+    /**
+     * Any other problem (`invalid_json`, `payload_too_large`, `unsupported_media_type`, `not_found`, `method_not_allowed`, `internal_error`, ...).
+     */
+    default: Problem;
+};
+
+export type ChangeEmailError = ChangeEmailErrors[keyof ChangeEmailErrors];
+
+export type ChangeEmailResponses = {
+    /**
+     * A code is on its way to the new address.
+     */
+    202: Message;
+};
+
+export type ChangeEmailResponse = ChangeEmailResponses[keyof ChangeEmailResponses];
+
+export type VerifyEmailChangeData = {
+    body: VerifyEmailChangeRequest;
+    path?: never;
+    query?: never;
+    url: '/v1/me/email/verify';
+};
+
+export type VerifyEmailChangeErrors = {
+    /**
+     * The body is malformed (`validation_failed`, `invalid_json`) or the code is refused (`invalid_code`).
+     */
+    400: Problem;
+    /**
+     * No credential, or one that is malformed, expired, revoked or wrongly signed (`unauthorized`).
+     */
+    401: Problem;
+    /**
+     * An API key was used where a JWT session is needed (`jwt_required`).
+     */
+    403: Problem;
+    /**
+     * Another account has taken the address since the code was sent (`email_taken`).
+     */
+    409: Problem;
+    /**
+     * Too many attempts (`too_many_requests`); retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     */
+    503: Problem;
+    /**
+     * Any other problem (`invalid_json`, `payload_too_large`, `unsupported_media_type`, `not_found`, `method_not_allowed`, `internal_error`, ...).
+     */
+    default: Problem;
+};
+
+export type VerifyEmailChangeError = VerifyEmailChangeErrors[keyof VerifyEmailChangeErrors];
+
+export type VerifyEmailChangeResponses = {
+    /**
+     * The account with its new, verified email.
+     */
+    200: Account;
+};
+
+export type VerifyEmailChangeResponse = VerifyEmailChangeResponses[keyof VerifyEmailChangeResponses];
+
+export type LinkGoogleData = {
+    body: LinkGoogleRequest;
+    path?: never;
+    query?: never;
+    url: '/v1/me/google/link';
+};
+
+export type LinkGoogleErrors = {
+    /**
+     * The body is not JSON (`invalid_json`) or does not match the schema (`validation_failed`, with `errors`).
+     */
+    400: Problem;
+    /**
+     * No or a refused session (`unauthorized`), or the Google credential is refused (`invalid_google_credential`).
+     */
+    401: Problem;
+    /**
+     * An API key was used where a JWT session is needed (`jwt_required`), or the re-authentication in the body failed (`reauthentication_failed`, one answer whatever was wrong).
+     */
+    403: Problem;
+    /**
+     * This account already has a Google link (`google_already_linked`), or that Google account is linked to another account (`google_account_in_use`).
+     */
+    409: Problem;
+    /**
+     * Too many attempts (`too_many_requests`); retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * Google sign-in is not configured on this server (`google_not_configured`), or the service is unavailable.
+     */
+    503: Problem;
+    /**
+     * Any other problem (`invalid_json`, `payload_too_large`, `unsupported_media_type`, `not_found`, `method_not_allowed`, `internal_error`, ...).
+     */
+    default: Problem;
+};
+
+export type LinkGoogleError = LinkGoogleErrors[keyof LinkGoogleErrors];
+
+export type LinkGoogleResponses = {
+    /**
+     * The account, now linked.
+     */
+    200: Account;
+};
+
+export type LinkGoogleResponse = LinkGoogleResponses[keyof LinkGoogleResponses];
+
+export type DeleteAccountData = {
+    body: DeleteAccountRequest;
+    path?: never;
+    query?: never;
+    url: '/v1/me';
+};
+
+export type DeleteAccountErrors = {
+    /**
+     * The body is not JSON (`invalid_json`) or does not match the schema (`validation_failed`, with `errors`).
+     */
+    400: Problem;
+    /**
+     * No credential, or one that is malformed, expired, revoked or wrongly signed (`unauthorized`).
+     */
+    401: Problem;
+    /**
+     * An API key was used where a JWT session is needed (`jwt_required`), or the re-authentication in the body failed (`reauthentication_failed`, one answer whatever was wrong).
+     */
+    403: Problem;
+    /**
+     * Too many attempts (`too_many_requests`); retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     */
+    503: Problem;
+    /**
+     * Any other problem (`invalid_json`, `payload_too_large`, `unsupported_media_type`, `not_found`, `method_not_allowed`, `internal_error`, ...).
+     */
+    default: Problem;
+};
+
+export type DeleteAccountError = DeleteAccountErrors[keyof DeleteAccountErrors];
+
+export type DeleteAccountResponses = {
+    /**
+     * The account is deleted.
+     */
+    204: void;
+};
+
+export type DeleteAccountResponse = DeleteAccountResponses[keyof DeleteAccountResponses];
 
 export type HealthzData = {
     body?: never;

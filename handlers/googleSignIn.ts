@@ -8,46 +8,24 @@ import {
   linkGoogleByEmail,
 } from '../db/accounts.ts';
 import type { Db } from '../db/knex.ts';
-import { GoogleUnavailable, type GoogleIdentity, type GoogleVerdict } from '../lib/google.ts';
+import { checkGoogleCredential, type GoogleIdentity } from '../lib/google.ts';
 import { consume, limitKey } from '../lib/limits.ts';
 import type { Logger } from '../lib/logger.ts';
-import { problem } from '../lib/problems.ts';
+import { googleNotConfigured, invalidGoogleCredential as invalidCredential } from '../lib/problems.ts';
 import { startSession } from '../lib/sessions.ts';
 import type { Operation } from '../http/operation.ts';
-
-// Every refusal — wrong audience, expired, forged, unverified email, wrong nonce, garbage — is
-// this one answer; the reason goes to the log only.
-const invalidCredential = (detail?: string) =>
-  problem('invalid_google_credential', {
-    ...(detail ? { detail } : {}),
-    headers: { 'WWW-Authenticate': 'Bearer' },
-  });
 
 export const googleSignIn: Operation<GoogleSignInData, GoogleSignInResponses> = async (
   c,
   ctx,
   { config, db, google, jwt, codeKey, log },
 ) => {
-  if (!google) {
-    throw problem('google_not_configured', {
-      detail: 'The server has no GOOGLE_CLIENT_ID.',
-    });
-  }
+  if (!google) throw googleNotConfigured();
   // Counted before the token is looked at, so a flood of forged tokens is throttled too.
   await consume(db, [{ key: limitKey('google-ip', ctx.ip), rule: config.limits.googleIp }]);
 
   const { credential, nonce } = c.request.requestBody;
-  let verdict: GoogleVerdict;
-  try {
-    verdict = await google.verify(credential, nonce);
-  } catch (err) {
-    if (!(err instanceof GoogleUnavailable)) throw err;
-    log.warn({ cause: err.message }, 'Google certificates could not be fetched');
-    throw problem('service_unavailable', {
-      detail: "Google's signing certificates cannot be read right now; retry shortly.",
-      headers: { 'Retry-After': '30' },
-    });
-  }
+  const verdict = await checkGoogleCredential(google, log, credential, nonce);
   if ('refused' in verdict) {
     log.info({ reason: verdict.refused }, 'Google credential refused');
     throw invalidCredential();

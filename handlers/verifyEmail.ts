@@ -1,11 +1,10 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { VerifyEmailData, VerifyEmailResponses } from '../generated/types.gen.ts';
 import { markEmailVerified } from '../db/accounts.ts';
 import { withRetry } from '../db/retry.ts';
 import { consumeCode, spendCodeAttempt } from '../db/verificationCodes.ts';
 import { consume, limitKey } from '../lib/limits.ts';
 import { problem } from '../lib/problems.ts';
-import { hashCode } from '../lib/verification.ts';
+import { hashCode, sameCodeHash } from '../lib/verification.ts';
 import type { Operation } from '../http/operation.ts';
 
 // Wrong, expired, used and unknown-email all get this one answer.
@@ -29,10 +28,7 @@ export const verifyEmail: Operation<VerifyEmailData, VerifyEmailResponses> = asy
   ]);
 
   const live = await spendCodeAttempt(db, email);
-  const expected = live ? Buffer.from(live.code_hash) : undefined;
-  const given = live ? Buffer.from(hashCode(codeKey, live.account_id, code)) : undefined;
-  const matches = !!expected && !!given && expected.length === given.length && timingSafeEqual(expected, given);
-  if (!live || !matches) throw invalidCode();
+  if (!live || !sameCodeHash(live.code_hash, hashCode(codeKey, live.account_id, code))) throw invalidCode();
 
   const won = await withRetry(
     db,

@@ -7,12 +7,16 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { OAuth2Client, type TokenPayload } from 'google-auth-library';
 import type { Config } from '../config.ts';
+import type { Logger } from './logger.ts';
+import { googleNotConfigured, problem } from './problems.ts';
 
 export interface GoogleIdentity {
   /** Google's stable account id: the only thing an account is linked by. */
   sub: string;
   /** Lower-cased; Google has verified it. */
   email: string;
+  /** When Google issued the token (`iat`, seconds since the epoch): re-authentication wants it fresh. */
+  issuedAt: number;
 }
 
 /** Why a credential was refused, for the log only: the client always gets one answer. */
@@ -114,7 +118,32 @@ export function createGoogleVerifier(config: Readonly<Config>): GoogleVerifier |
         if (typeof payload.nonce !== 'string' || !timingSafeEqual(digest(payload.nonce), digest(nonce)))
           return { refused: 'nonce' };
       }
-      return { identity: { sub, email: email.toLowerCase() } };
+      // verifyIdToken has refused a token without a numeric iat already.
+      return { identity: { sub, email: email.toLowerCase(), issuedAt: payload.iat } };
     },
   };
+}
+
+/**
+ * Verifies a credential for a handler: 503 google_not_configured without GOOGLE_CLIENT_ID, 503
+ * service_unavailable (with Retry-After) when Google's certificates cannot be read — the server's
+ * trouble, not the client's credential — and otherwise the verdict.
+ */
+export async function checkGoogleCredential(
+  google: GoogleVerifier | null,
+  log: Logger,
+  credential: string,
+  nonce?: string,
+): Promise<GoogleVerdict> {
+  if (!google) throw googleNotConfigured();
+  try {
+    return await google.verify(credential, nonce);
+  } catch (err) {
+    if (!(err instanceof GoogleUnavailable)) throw err;
+    log.warn({ cause: err.message }, 'Google certificates could not be fetched');
+    throw problem('service_unavailable', {
+      detail: "Google's signing certificates cannot be read right now; retry shortly.",
+      headers: { 'Retry-After': '30' },
+    });
+  }
 }

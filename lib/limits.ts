@@ -24,3 +24,31 @@ export async function consume(db: Db, checks: { key: string; rule: RateRule }[])
 export async function refund(db: Db, keys: string[]): Promise<void> {
   for (const key of keys) await refundCounter(db, key);
 }
+
+/** The counters keyed by an email address: sign-in failures, wrong codes, resend and forgot
+ * requests, email changes to it. */
+export const emailCounters = (email: string): string[] =>
+  [
+    'login-id',
+    'verify-fail',
+    'resend-minute',
+    'resend-hour',
+    'forgot-minute',
+    'forgot-hour',
+    'email-change-minute',
+    'email-change-hour',
+  ].map((name) => limitKey(name, email));
+
+/**
+ * The counters that name an account, as the operations key them: by its username, by its email and
+ * the address of a pending email change, and its own email changes. Counters by IP name a network,
+ * not an account, and stay.
+ */
+export function countersOf(account: { id: string; username: string; email: string }, pendingEmail?: string): string[] {
+  return [
+    limitKey('login-id', account.username),
+    limitKey('email-change-account', account.id),
+    ...emailCounters(account.email),
+    ...(pendingEmail ? emailCounters(pendingEmail) : []),
+  ];
+}

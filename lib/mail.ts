@@ -24,21 +24,48 @@ export interface MailMessage {
 }
 
 interface KindSpec {
-  /** Every placeholder a template of this kind may use. */
+  /** Every placeholder a template of this kind may use (besides app_name and username). */
   placeholders: readonly string[];
   /** The ones each file must contain: without them the message is useless. */
   required: { txt: readonly string[]; html: readonly string[] };
+  /** This kind's placeholder values, from the outbox row's secret and payload. */
+  values(secret: string, payload: Record<string, unknown>, appUrl: string): Record<string, string>;
 }
 
-const COMMON = ['app_name', 'username', 'minutes'] as const;
+const COMMON = ['app_name', 'username'];
 
 /** One entry per kind of message; a new kind is a new entry and a new pair of files. */
 export const MAIL_KINDS: Record<MailKind, KindSpec> = {
-  verify_email: { placeholders: [...COMMON, 'code'], required: { txt: ['code'], html: ['code'] } },
-  reset_password: {
-    placeholders: [...COMMON, 'link', 'token'],
-    required: { txt: ['link', 'token'], html: ['link'] },
+  verify_email: {
+    placeholders: [...COMMON, 'code', 'minutes'],
+    required: { txt: ['code'], html: ['code'] },
+    values: (secret) => ({ code: secret, minutes: String(CODE_TTL_SECONDS / 60) }),
   },
+  reset_password: {
+    placeholders: [...COMMON, 'link', 'token', 'minutes'],
+    required: { txt: ['link', 'token'], html: ['link'] },
+    values: (secret, _payload, appUrl) => ({
+      link: resetLink(appUrl, secret),
+      token: secret,
+      minutes: String(RECOVERY_TTL_SECONDS / 60),
+    }),
+  },
+  // To the new address of an email change: the code that proves it.
+  email_change_code: {
+    placeholders: [...COMMON, 'code', 'minutes'],
+    required: { txt: ['code'], html: ['code'] },
+    values: (secret) => ({ code: secret, minutes: String(CODE_TTL_SECONDS / 60) }),
+  },
+  // To the old address once the change is done: the one warning a hijacked account's owner gets.
+  email_changed: {
+    placeholders: [...COMMON, 'new_email'],
+    required: { txt: ['new_email'], html: ['new_email'] },
+    values: (_secret, payload) => ({
+      new_email: typeof payload.new_email === 'string' ? payload.new_email : 'another address',
+    }),
+  },
+  // To the address of a deleted account.
+  account_deleted: { placeholders: [...COMMON], required: { txt: [], html: [] }, values: () => ({}) },
 };
 
 /** The built-in templates: beside the sources, and copied beside dist/ by `npm run build`. */
@@ -119,19 +146,11 @@ export function loadMailTemplates(opts: {
 
   return {
     render(row) {
-      const secret = row.secret ?? '';
       const values: Record<string, string> = {
         app_name: opts.appName,
         username: typeof row.payload.username === 'string' ? row.payload.username : 'there',
+        ...MAIL_KINDS[row.kind].values(row.secret ?? '', row.payload, opts.appUrl),
       };
-      if (row.kind === 'verify_email') {
-        values.code = secret;
-        values.minutes = String(CODE_TTL_SECONDS / 60);
-      } else {
-        values.link = resetLink(opts.appUrl, secret);
-        values.token = secret;
-        values.minutes = String(RECOVERY_TTL_SECONDS / 60);
-      }
       const t = templates.get(row.kind)!;
       // The subject is a header: whatever a value holds, it stays on one line.
       const subject = fill(t.subject, values, (s) => s.replace(/[\r\n]+/g, ' '));

@@ -28,7 +28,10 @@ const CATALOGUE = {
   api_key_not_found: [404, 'API key not found'],
   session_not_found: [404, 'Session not found'],
   google_not_linked: [409, 'Google is not linked to this account'],
-  password_required: [409, 'Set a password before unlinking Google'],
+  password_required: [409, 'The account has no password'],
+  reauthentication_failed: [403, 'Re-authentication failed'],
+  google_already_linked: [409, 'This account already has a Google link'],
+  google_account_in_use: [409, 'That Google account is linked to another account'],
   not_found: [404, 'Not found'],
   method_not_allowed: [405, 'Method not allowed'],
   payload_too_large: [413, 'Payload too large'],
@@ -91,3 +94,18 @@ export const serviceUnavailable = (): Problem =>
     detail: 'The service cannot reach its database right now; retry shortly.',
     headers: { 'Retry-After': '5' },
   });
+
+/** Every refusal of a Google credential — wrong audience, expired, forged, unverified email, wrong
+ * nonce, garbage — is this one answer; the reason goes to the log only. */
+export const invalidGoogleCredential = (detail?: string): Problem =>
+  problem('invalid_google_credential', {
+    ...(detail ? { detail } : {}),
+    headers: { 'WWW-Authenticate': 'Bearer' },
+  });
+
+export const googleNotConfigured = (): Problem =>
+  problem('google_not_configured', { detail: 'The server has no GOOGLE_CLIENT_ID.' });
+
+/** The credential was good when the request began, but its account is gone (deleted meanwhile). */
+export const accountGone = (): Problem =>
+  problem('unauthorized', { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });

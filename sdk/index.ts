@@ -128,6 +128,11 @@ interface OperationTypes {
   revokeApiKey: [T.RevokeApiKeyData, T.RevokeApiKeyResponse];
   getAccount: [T.GetAccountData, T.GetAccountResponse];
   unlinkGoogle: [T.UnlinkGoogleData, T.UnlinkGoogleResponse];
+  changePassword: [T.ChangePasswordData, T.ChangePasswordResponse];
+  changeEmail: [T.ChangeEmailData, T.ChangeEmailResponse];
+  verifyEmailChange: [T.VerifyEmailChangeData, T.VerifyEmailChangeResponse];
+  linkGoogle: [T.LinkGoogleData, T.LinkGoogleResponse];
+  deleteAccount: [T.DeleteAccountData, T.DeleteAccountResponse];
   refreshSession: [T.RefreshSessionData, T.RefreshSessionResponse];
   logout: [T.LogoutData, T.LogoutResponse];
   listSessions: [T.ListSessionsData, T.ListSessionsResponse];

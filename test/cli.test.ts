@@ -2,27 +2,18 @@
 // its profile in a temporary XDG_CONFIG_HOME. Only the CLI talks to the server in the lifecycle
 // test; elsewhere the SDK sets up accounts and checks what the CLI printed.
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import jwt from 'jsonwebtoken';
 import { getAccount, googleSignIn, listApiKeys, refreshSession, revokeSession } from '../generated/sdk.gen.ts';
+import { type CliRun, onTerminal as onTerminalOf, runCli } from './support/cli.ts';
 import { checkResponse } from './support/contract.ts';
 import { DB_LABEL } from './support/database.ts';
 import { type GoogleFake, newSub, startGoogleFake } from './support/google.ts';
-import { ROOT, startServer, TEST_ENV, type TestServer } from './support/server.ts';
+import { startServer, TEST_ENV, type TestServer } from './support/server.ts';
 import { registeredUser, uniqueUser } from './support/users.ts';
-
-// From source: the rst-source condition resolves @rst-auth/sdk to sdk/index.ts rather than its build.
-const RST = ['--conditions=rst-source', path.join(ROOT, 'cli', 'rst.ts')];
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 interface RunOptions {
   /** Written to stdin, which is then closed (stdin is a pipe, never a terminal). */
@@ -51,27 +42,19 @@ describe(`rst CLI (${DB_LABEL})`, function () {
   let home: string;
   let config: string;
 
-  const run = (args: string[], opts: RunOptions = {}): Promise<Run> =>
-    new Promise((resolve, reject) => {
-      const env: Record<string, string> = {
-        PATH: process.env.PATH ?? '',
-        HOME: home,
-        XDG_CONFIG_HOME: config,
-        RST_URL: server.url,
-      };
-      for (const [name, value] of Object.entries(opts.env ?? {})) {
-        if (value === undefined) delete env[name];
-        else env[name] = value;
-      }
-      const child = spawn(process.execPath, [...RST, ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-      child.stdin.end(opts.input ?? '');
-    });
+  const run = (args: string[], opts: RunOptions = {}): Promise<CliRun> => {
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '',
+      HOME: home,
+      XDG_CONFIG_HOME: config,
+      RST_URL: server.url,
+    };
+    for (const [name, value] of Object.entries(opts.env ?? {})) {
+      if (value === undefined) delete env[name];
+      else env[name] = value;
+    }
+    return runCli(args, env, opts.input);
+  };
 
   const profileFile = () => path.join(config, 'rst', 'profile.json');
   const readProfile = () => JSON.parse(fs.readFileSync(profileFile(), 'utf8')) as Record<string, unknown>;
@@ -601,35 +584,12 @@ describe(`rst CLI (${DB_LABEL})`, function () {
   });
 
   describe('on a terminal', () => {
-    /** Runs the CLI on a pseudo-terminal (util-linux `script`), typing `keys` once `prompt` shows. */
-    const onTerminal = (
-      args: string[],
-      steps: [prompt: string, keys: string][],
-    ): Promise<{ code: number | null; screen: string }> =>
-      new Promise((resolve, reject) => {
-        const command = [process.execPath, ...RST, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-        const child = spawn('script', ['-qec', command, '/dev/null'], {
-          cwd: ROOT,
-          env: { PATH: process.env.PATH ?? '', HOME: home, XDG_CONFIG_HOME: config, RST_URL: server.url, TERM: 'dumb' },
-        });
-        let screen = '';
-        let step = 0;
-        let seen = 0;
-        child.stdout.on('data', (d: Buffer) => {
-          screen += d.toString('utf8');
-          // Typing only after the prompt: keys sent earlier would meet a terminal that still echoes.
-          while (step < steps.length) {
-            const [prompt, keys] = steps[step]!;
-            const at = screen.indexOf(prompt, seen);
-            if (at < 0) break;
-            seen = at + prompt.length;
-            child.stdin.write(keys);
-            step++;
-          }
-        });
-        child.on('error', reject);
-        child.on('close', (code) => resolve({ code, screen }));
-      });
+    const onTerminal = (args: string[], steps: [prompt: string, keys: string][]) =>
+      onTerminalOf(
+        args,
+        { PATH: process.env.PATH ?? '', HOME: home, XDG_CONFIG_HOME: config, RST_URL: server.url },
+        steps,
+      );
 
     it('prompts for the password without echoing it', async () => {
       const user = await registeredUser(server, 'tty');

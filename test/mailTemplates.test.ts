@@ -139,7 +139,7 @@ describe('mail templates', () => {
     const problems = problemsOf(dir);
     expect(problems).to.have.length(3);
     expect(problems[0]).to.equal(
-      `MAIL_TEMPLATES_DIR: ${path.join(dir, 'reset-password.html')} is not a template (expected verify_email.txt, verify_email.html, reset_password.txt, reset_password.html)`,
+      `MAIL_TEMPLATES_DIR: ${path.join(dir, 'reset-password.html')} is not a template (expected ${KINDS.flatMap((k) => [`${k}.txt`, `${k}.html`]).join(', ')})`,
     );
     expect(problems[1]).to.match(
       /verify_email\.txt uses an unknown placeholder \{\{user_name\}\} \(known: \{\{app_name\}\}/,

@@ -40,6 +40,15 @@ const session = (accountId: string, refreshHash: string) => ({
   absolute_expires_at: new Date(Date.now() + 2 * 86400_000),
 });
 
+const SESSIONS = '20261201101500_create_sessions';
+
+/** Rolls back, one at a time, every migration after `name`, then `name` itself. */
+async function rollBackThrough(db: Db, name: string): Promise<void> {
+  const names = await migrationSource.getMigrations([]);
+  expect(names).to.include(name);
+  for (let i = names.length - 1; i >= names.indexOf(name); i--) await db.migrate.down({ migrationSource });
+}
+
 describe(`migrations (${DB_LABEL})`, () => {
   it('migrate, roll everything back, migrate again', async function () {
     this.timeout(60_000);
@@ -79,15 +88,11 @@ describe(`migrations (${DB_LABEL})`, () => {
         });
       expect((duplicate as { code?: string })?.code).to.equal('23505');
 
-      // Down through the sessions migration (undoing the later ones first), then up again.
-      const names = await migrationSource.getMigrations([]);
-      const sessionsAt = names.indexOf('20261201101500_create_sessions');
-      expect(sessionsAt).to.be.at.least(1);
-      for (let i = names.length - 1; i >= sessionsAt; i--) await db.migrate.down({ migrationSource });
+      await rollBackThrough(db, SESSIONS);
       expect(await tables(db)).not.to.include('sessions');
       const [back] = await db('accounts').where({ id: account.id }).select('token_version');
       expect(back).to.deep.equal({ token_version: 0 });
-      await db.migrate.latest({ migrationSource });
+      await migrate(db);
       expect(await db('accounts').where({ id: account.id }).first('username')).to.deep.equal({ username: 'kept' });
       // Deleting an account takes its sessions and their spent tokens with it.
       const [again] = await db('sessions').insert(session(account.id, 'h3')).returning('id');
@@ -97,6 +102,37 @@ describe(`migrations (${DB_LABEL})`, () => {
       expect(await db('spent_refresh_tokens').count({ n: '*' })).to.satisfy(
         (r: { n: unknown }[]) => Number(r[0]!.n) === 0,
       );
+    } finally {
+      await db.destroy();
+      await database.drop();
+    }
+  });
+
+  it('rolls the pending-email column back over live codes and forward again', async function () {
+    this.timeout(60_000);
+    const database = await freshDatabase();
+    const db = openDatabase({ databaseUrl: database.url, dataDir: database.dataDir ?? '' });
+    try {
+      await migrate(db);
+      const [account] = await db('accounts').insert({ username: 'mover', email: 'mover@example.test' }).returning('id');
+      const code = { account_id: account.id, code_hash: 'h', expires_at: new Date(Date.now() + 600_000) };
+      await db('verification_codes').insert({ ...code, new_email: 'new@example.test' });
+      // Addresses are stored lower-cased, by the database's own check.
+      const upper = await db('verification_codes')
+        .where({ account_id: account.id })
+        .update({ new_email: 'New@example.test' })
+        .catch((err: { code?: string }) => err.code);
+      expect(upper).to.equal('23514');
+
+      await rollBackThrough(db, '20261205000000_add_pending_email');
+      expect(await columns(db, 'verification_codes')).not.to.include('new_email');
+      expect(await db('verification_codes').where({ account_id: account.id }).first('code_hash')).to.deep.equal({
+        code_hash: 'h',
+      });
+      await migrate(db);
+      expect(await db('verification_codes').where({ account_id: account.id }).first('new_email')).to.deep.equal({
+        new_email: null,
+      });
     } finally {
       await db.destroy();
       await database.drop();

@@ -99,6 +99,9 @@ if (!ON_POSTGRES)
         });
         child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
         child.on('error', reject);
+        // A command that never reads stdin (sh -c, --help) may exit before it is written: EPIPE
+        // then, which is no failure of the command.
+        child.stdin.on('error', () => {});
         child.on('close', (code) => resolve({ code, stdout, stderr }));
         if (!opts.answer) child.stdin.end(opts.input ?? '');
       });

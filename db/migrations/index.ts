@@ -3,14 +3,16 @@
 import type { Knex } from 'knex';
 import * as createSchema from './20261130000000_create_schema.ts';
 import * as createSessions from './20261201101500_create_sessions.ts';
-import * as addApiKeyScopesAndExpiry from './20261202120000_add_api_key_scopes_and_expiry.ts';
-import * as createServiceKeys from './20261202120100_create_service_keys.ts';
+import * as addPendingEmail from './20261205000000_add_pending_email.ts';
+import * as addApiKeyScopesAndExpiry from './20261206000000_add_api_key_scopes_and_expiry.ts';
+import * as createServiceKeys from './20261206000100_create_service_keys.ts';
 
 const migrations: Record<string, Knex.Migration> = {
   '20261130000000_create_schema': createSchema,
   '20261201101500_create_sessions': createSessions,
-  '20261202120000_add_api_key_scopes_and_expiry': addApiKeyScopesAndExpiry,
-  '20261202120100_create_service_keys': createServiceKeys,
+  '20261205000000_add_pending_email': addPendingEmail,
+  '20261206000000_add_api_key_scopes_and_expiry': addApiKeyScopesAndExpiry,
+  '20261206000100_create_service_keys': createServiceKeys,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

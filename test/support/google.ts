@@ -5,6 +5,7 @@
 import { createHmac, generateKeyPairSync, randomBytes, sign, X509Certificate, type KeyObject } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { startServer, type TestServer } from './server.ts';
 
 export interface GoogleFake {
   /** GOOGLE_CERTS_URL for the server under test. */
@@ -158,4 +159,24 @@ function selfSignedCertificate(privateKey: KeyObject, publicKey: KeyObject, cn: 
     .match(/.{1,64}/g)!
     .join('\n');
   return `-----BEGIN CERTIFICATE-----\n${lines}\n-----END CERTIFICATE-----\n`;
+}
+
+/** A Google fake and a server that trusts it (GOOGLE_CLIENT_ID and GOOGLE_CERTS_URL pointed at it). */
+export async function startServerWithGoogle(env: Record<string, string> = {}): Promise<{
+  google: GoogleFake;
+  server: TestServer;
+  stop(): Promise<void>;
+}> {
+  const google = await startGoogleFake();
+  const server = await startServer({
+    env: { GOOGLE_CLIENT_ID: google.audience, GOOGLE_CERTS_URL: google.certsUrl, ...env },
+  });
+  return {
+    google,
+    server,
+    stop: async () => {
+      await server.stop();
+      await google.stop();
+    },
+  };
 }

@@ -211,6 +211,13 @@ export function codeFrom(mail: { text: string }): string {
   return m[1]!;
 }
 
+/** The code of an email change, from the mail to the new address. */
+export function changeCodeFrom(mail: { text: string }): string {
+  const m = /email change code is: (\d{6})\b/.exec(mail.text);
+  if (!m) throw new Error(`no email change code in mail: ${mail.text}`);
+  return m[1]!;
+}
+
 /** The token from the reset link (and checks the CLI copy in the same mail agrees). */
 export function tokenFrom(mail: { text: string }): string {
   const link = /\/reset-password\?token=([^\s]+)/.exec(mail.text);

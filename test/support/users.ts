@@ -35,6 +35,12 @@ async function signedUp(server: TestServer, prefix: string, mailTo: (email: stri
   };
 }
 
+/** Another session of an account: a JWT of a new sign-in. */
+export async function signIn(server: TestServer, username: string, password: string): Promise<string> {
+  const session = await login({ client: server.client, body: { username, password }, throwOnError: true });
+  return session.data.access_token;
+}
+
 /** Registers an account, verifies it with the code from the console mailer, signs in. */
 export const registeredUser = (server: TestServer, prefix = 'user') =>
   signedUp(server, prefix, (email) => server.consoleMail(email));
