@@ -3,6 +3,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { KeyObject } from 'node:crypto';
+import { JWT_ALGORITHMS, type JwtAlgorithm, parsePrivateKeys } from './lib/jwt.ts';
 
 export interface RateRule {
   /** requests (or failures, for login) allowed per window */
@@ -25,6 +27,9 @@ export interface Config {
   migrateOnStart: boolean;
   dataDir: string;
   jwtSecret: string | undefined;
+  jwtAlgorithm: JwtAlgorithm;
+  /** EdDSA/ES256: the first signs, all verify; empty outside production means a generated key kept in the database. */
+  jwtPrivateKeys: KeyObject[];
   jwtTtlSeconds: number;
   jwtIssuer: string;
   jwtAudience: string;
@@ -84,6 +89,8 @@ export interface Config {
     refreshIp: RateRule;
     /** refused tokens and API keys (401) per client IP */
     authFailureIp: RateRule;
+    /** introspection calls per service key, whatever address they come from */
+    introspect: RateRule;
   };
 }
 
@@ -175,11 +182,30 @@ export function loadConfig(input: NodeJS.ProcessEnv = process.env): Readonly<Con
   };
 
   const nodeEnv = str('NODE_ENV', 'development');
+  const production = nodeEnv !== 'development' && nodeEnv !== 'test';
+  const jwtAlgorithm = str('JWT_ALGORITHM', 'HS256') as JwtAlgorithm;
+  if (!JWT_ALGORITHMS.includes(jwtAlgorithm))
+    problems.push(`JWT_ALGORITHM: expected one of ${JWT_ALGORITHMS.join(', ')}, got "${jwtAlgorithm}"`);
   const jwtSecret = opt('JWT_SECRET');
   if (jwtSecret !== undefined && Buffer.byteLength(jwtSecret) < 32)
     problems.push('JWT_SECRET: must be at least 32 bytes');
-  if (jwtSecret === undefined && nodeEnv !== 'development' && nodeEnv !== 'test')
+  // With EdDSA or ES256 the secret signs no token; it still keys one-time codes at rest when set,
+  // and a generated one kept in the database does otherwise.
+  if (jwtSecret === undefined && production && jwtAlgorithm === 'HS256')
     problems.push(`JWT_SECRET: required when NODE_ENV=${nodeEnv}`);
+  let jwtPrivateKeys: KeyObject[] = [];
+  const privateKeysPem = opt('JWT_PRIVATE_KEYS');
+  if (jwtAlgorithm === 'HS256' || !JWT_ALGORITHMS.includes(jwtAlgorithm)) {
+    if (privateKeysPem !== undefined && jwtAlgorithm === 'HS256')
+      problems.push('JWT_PRIVATE_KEYS: only used with JWT_ALGORITHM=EdDSA or ES256 (HS256 signs with JWT_SECRET)');
+  } else if (privateKeysPem !== undefined) {
+    const parsed = parsePrivateKeys(jwtAlgorithm, privateKeysPem);
+    if (typeof parsed === 'string') problems.push(`JWT_PRIVATE_KEYS: ${parsed}`);
+    else jwtPrivateKeys = parsed;
+  } else if (production) {
+    // A key generated into the database is readable by anyone who can read the database.
+    problems.push(`JWT_PRIVATE_KEYS: required when JWT_ALGORITHM=${jwtAlgorithm} and NODE_ENV=${nodeEnv}`);
+  }
 
   const databaseUrl = url('DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:/.test(databaseUrl))
@@ -267,7 +293,7 @@ export function loadConfig(input: NodeJS.ProcessEnv = process.env): Readonly<Con
 
   // Anything but development or test is production: a deployment that forgot NODE_ENV gets the
   // strict checks, not the laptop defaults.
-  if (nodeEnv !== 'development' && nodeEnv !== 'test') {
+  if (production) {
     const allow = (name: string) => /^(1|true|yes|on)$/i.test(str(name, 'false'));
     if (databaseUrl === undefined && !allow('ALLOW_EMBEDDED_DB'))
       problems.push(
@@ -308,6 +334,8 @@ export function loadConfig(input: NodeJS.ProcessEnv = process.env): Readonly<Con
     ),
     dataDir: path.resolve(str('DATA_DIR', './.data')),
     jwtSecret,
+    jwtAlgorithm,
+    jwtPrivateKeys,
     jwtTtlSeconds: int('JWT_TTL_SECONDS', 3600, 60, 30 * 24 * 3600),
     jwtIssuer: str('JWT_ISSUER', 'rst'),
     jwtAudience: str('JWT_AUDIENCE', 'rst-api'),
@@ -356,6 +384,7 @@ export function loadConfig(input: NodeJS.ProcessEnv = process.env): Readonly<Con
       googleIp: rule('GOOGLE_IP', 100, 900),
       refreshIp: rule('REFRESH_IP', 100, 900),
       authFailureIp: rule('AUTH_FAILURE_IP', 100, 900),
+      introspect: rule('INTROSPECT', 6000, 60),
     },
   };
   if (problems.length) throw new ConfigError(problems);

@@ -130,17 +130,24 @@ export async function whoamiCommand(o: GlobalOptions): Promise<void> {
   out(accountSummary(account));
 }
 
-export async function keysCreateCommand(name: string, o: GlobalOptions): Promise<void> {
+export async function keysCreateCommand(
+  name: string,
+  o: With<{ scope?: string[]; expiresInDays?: number }>,
+): Promise<void> {
   const s = openSession(o);
   requireCredential(s);
-  const key = await call(s, createApiKey({ client: s.client, body: { name } }));
+  const body: { name: string; scopes?: string[]; expires_in_days?: number } = { name };
+  if (o.scope) body.scopes = o.scope;
+  if (o.expiresInDays !== undefined) body.expires_in_days = o.expiresInDays;
+  const key = await call(s, createApiKey({ client: s.client, body }));
   if (s.json) return printJson(key);
   // The raw key alone on stdout, so `rst keys create ci > key.txt` or `$(rst keys create ci)` holds
   // exactly the key; everything said about it goes to stderr.
   out(key.raw_key);
-  note(
-    `Created API key "${clean(key.name)}" (id ${key.id}, prefix ${key.prefix}). It is shown only this once: store it now.`,
-  );
+  const facts = [`id ${key.id}`, `prefix ${key.prefix}`];
+  if (key.scopes.length > 0) facts.push(`scopes ${key.scopes.join(' ')}`);
+  facts.push(key.expires_at ? `expires ${key.expires_at}` : 'never expires');
+  note(`Created API key "${clean(key.name)}" (${facts.join(', ')}). It is shown only this once: store it now.`);
 }
 
 export async function keysListCommand(o: GlobalOptions): Promise<void> {

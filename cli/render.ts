@@ -43,8 +43,16 @@ export function accountSummary(a: Account): string {
 export function keysTable(items: ApiKey[]): string {
   if (items.length === 0) return 'No API keys. Create one with: rst keys create NAME';
   return table(
-    ['ID', 'NAME', 'PREFIX', 'CREATED', 'LAST USED'],
-    items.map((k) => [k.id, clean(k.name), k.prefix, k.created_at, k.last_used_at ?? 'never']),
+    ['ID', 'NAME', 'PREFIX', 'CREATED', 'EXPIRES', 'SCOPES', 'LAST USED'],
+    items.map((k) => [
+      k.id,
+      clean(k.name),
+      k.prefix,
+      k.created_at,
+      k.expires_at ?? 'never',
+      k.scopes.length > 0 ? clean(k.scopes.join(',')) : '-',
+      k.last_used_at ?? 'never',
+    ]),
   );
 }
 

@@ -2,7 +2,7 @@
 // rst: the command-line client of rst auth, built only on @rst-auth/sdk.
 // Exit codes: 0 ok, 1 the server refused (a problem answer) or could not be reached (or the
 // profile could not be written), 2 usage error, 130 Ctrl-C at a password prompt.
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { DEFAULT_URL, VERSION } from './api.ts';
 import * as commands from './commands.ts';
 import * as selfService from './selfService.ts';
@@ -93,12 +93,27 @@ program
   .description('show the account: username, email, plan and its source, sign-in methods, Google link')
   .action(action(commands.whoamiCommand));
 
+/** A whole number of days; the server checks the range, as for every other value. */
+function days(value: string): number {
+  if (!/^\d{1,4}$/.test(value)) throw new InvalidArgumentError('expected a whole number of days, such as 90');
+  return Number(value);
+}
+
 const keys = program.command('keys').description('manage API keys (needs a session from rst login, not an API key)');
 keys
   .command('create')
   .description('create an API key and print it, alone on stdout, this one time')
   .argument('<name>', 'a label to tell keys apart (1–64 characters)')
-  .addHelpText('after', '\nExample:\n  rst keys create ci > ci-key.txt')
+  .option(
+    '--scope <scope>',
+    'a scope for the product to read through introspection (repeat for several, up to 20)',
+    (scope: string, scopes: string[] = []) => [...scopes, scope],
+  )
+  .option('--expires-in-days <days>', 'the key stops working after this many days (1–365); default: never', days)
+  .addHelpText(
+    'after',
+    '\nExamples:\n  rst keys create ci > ci-key.txt\n  rst keys create deploy --scope deploy:write --expires-in-days 90 > deploy.key',
+  )
   .action(action(commands.keysCreateCommand));
 keys.command('list').description('list the active API keys, newest first').action(action(commands.keysListCommand));
 keys

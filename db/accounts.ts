@@ -1,5 +1,5 @@
 // Rows in, rows out for the accounts table. No HTTP here and no generated types.
-import { type Db, deleteInBatches, selectRows } from './knex.ts';
+import { type Db, deleteInBatches, type Lookup } from './knex.ts';
 import { withRetry } from './retry.ts';
 import { endSessions, SESSION_TOUCH_AFTER } from './sessions.ts';
 
@@ -223,15 +223,17 @@ const SESSION_LOOKUP = {
   where s.id = $1 and s.account_id = $2 and s.revoked_at is null and s.expires_at > now()`,
 };
 
-export async function findOwnerBySession(
-  db: Db,
-  sessionId: string,
-  accountId: string,
-): Promise<{ account: OwnerRow; touchDue: boolean } | undefined> {
-  if (!UUID.test(sessionId) || !UUID.test(accountId)) return undefined;
-  const [row] = await selectRows<OwnerRow & { session_touch_due: boolean }>(db, SESSION_LOOKUP, [sessionId, accountId]);
-  if (!row) return undefined;
-  const { session_touch_due: touchDue, ...account } = row;
+/** The statement that finds a session's owner, for authenticated requests and introspection
+ * alike; undefined for ids that cannot name a session. */
+export function sessionLookup(sessionId: string, accountId: string): Lookup | undefined {
+  return UUID.test(sessionId) && UUID.test(accountId)
+    ? { statement: SESSION_LOOKUP, values: [sessionId, accountId] }
+    : undefined;
+}
+
+/** The owner from a row of sessionLookup's statement, and whether the session's use is due a write. */
+export function foundSession(row: object): { account: OwnerRow; touchDue: boolean } {
+  const { session_touch_due: touchDue, ...account } = row as OwnerRow & { session_touch_due: boolean };
   return { account, touchDue };
 }
 

@@ -1,7 +1,7 @@
 // Rows in, rows out for the api_keys table. Keys are found only by the SHA-256 of the whole key
 // (unique index api_keys_key_hash_key); the raw key never reaches this file.
 import { type OwnerRow, ownerColumns } from './accounts.ts';
-import { type Db, selectRows, toCount } from './knex.ts';
+import { type Db, type Lookup, toCount } from './knex.ts';
 import { withRetry } from './retry.ts';
 
 export interface ApiKeyRow {
@@ -13,12 +13,24 @@ export interface ApiKeyRow {
   created_at: Date;
   last_used_at: Date | null;
   revoked_at: Date | null;
+  /** Stored for the product, never interpreted here. */
+  scopes: string[];
+  /** null: never expires. */
+  expires_at: Date | null;
 }
 
-export type ApiKeySummary = Pick<ApiKeyRow, 'id' | 'name' | 'prefix' | 'created_at' | 'last_used_at'>;
+export type ApiKeySummary = Pick<
+  ApiKeyRow,
+  'id' | 'name' | 'prefix' | 'created_at' | 'last_used_at' | 'scopes' | 'expires_at'
+>;
+const SUMMARY_COLUMNS = ['id', 'name', 'prefix', 'created_at', 'last_used_at', 'scopes', 'expires_at'];
 
 /** How stale last_used_at may get before a use writes it again (API.md: "within a minute"). */
 const TOUCH_AFTER = `interval '60 seconds'`;
+/** A usable key: not revoked and not expired, by the database clock (the same on every instance).
+ * Every query that finds, counts, lists or revokes keys says so. */
+const ACTIVE = (alias: string) =>
+  `${alias}.revoked_at is null and (${alias}.expires_at is null or ${alias}.expires_at > now())`;
 
 /**
  * Inserts a key unless the account already holds `limit` active ones. The account row is locked
@@ -27,35 +39,51 @@ const TOUCH_AFTER = `interval '60 seconds'`;
  */
 export async function insertApiKeyWithinLimit(
   db: Db,
-  key: { accountId: string; name: string; prefix: string; hash: string },
+  key: {
+    accountId: string;
+    name: string;
+    prefix: string;
+    hash: string;
+    scopes: string[];
+    expiresInDays: number | undefined;
+  },
   limit: number,
 ): Promise<ApiKeySummary | 'limit_reached' | 'no_account'> {
   return withRetry(db, async (trx) => {
     const owner = await trx('accounts').where({ id: key.accountId }).forUpdate().first('id');
     if (!owner) return 'no_account';
-    const counted = await trx('api_keys')
+    // An expired key no longer counts: it is refused and unlisted, so it cannot be revoked either.
+    const counted = await trx('api_keys as k')
       .where({ account_id: key.accountId })
-      .whereNull('revoked_at')
+      .whereRaw(ACTIVE('k'))
       .count({ n: '*' })
       .first();
     if (toCount(counted?.n) >= limit) return 'limit_reached';
     const [row] = await trx<ApiKeyRow>('api_keys')
-      .insert({ account_id: key.accountId, name: key.name, prefix: key.prefix, key_hash: key.hash })
-      .returning(['id', 'name', 'prefix', 'created_at', 'last_used_at']);
+      .insert({
+        account_id: key.accountId,
+        name: key.name,
+        prefix: key.prefix,
+        key_hash: key.hash,
+        scopes: key.scopes,
+        expires_at:
+          key.expiresInDays === undefined ? null : trx.raw('now() + make_interval(days => ?)', [key.expiresInDays]),
+      })
+      .returning(SUMMARY_COLUMNS);
     return row as ApiKeySummary;
   });
 }
 
 /** Active keys of one account, newest first (served by api_keys_active_by_account). */
 export async function listActiveApiKeys(db: Db, accountId: string): Promise<ApiKeySummary[]> {
-  return db<ApiKeyRow>('api_keys')
+  return db<ApiKeyRow>('api_keys as k')
     .where({ account_id: accountId })
-    .whereNull('revoked_at')
+    .whereRaw(ACTIVE('k'))
     .orderBy([
       { column: 'created_at', order: 'desc' },
       { column: 'id', order: 'desc' },
     ])
-    .select('id', 'name', 'prefix', 'created_at', 'last_used_at');
+    .select(SUMMARY_COLUMNS);
 }
 
 /**
@@ -64,9 +92,9 @@ export async function listActiveApiKeys(db: Db, accountId: string): Promise<ApiK
  * one caller gets true. Another account's key, an unknown id and a revoked key all give false.
  */
 export async function revokeActiveApiKey(db: Db, accountId: string, keyId: string): Promise<boolean> {
-  const rows = await db('api_keys')
+  const rows = await db('api_keys as k')
     .where({ id: keyId, account_id: accountId })
-    .whereNull('revoked_at')
+    .whereRaw(ACTIVE('k'))
     .update({ revoked_at: db.fn.now() })
     .returning('id');
   return rows.length === 1;
@@ -74,27 +102,47 @@ export async function revokeActiveApiKey(db: Db, accountId: string, keyId: strin
 
 /**
  * The whole API-key authentication in one indexed query: the active key by hash, joined to its
- * account. `touchDue` is computed by the database clock so every instance agrees on it. A fixed
- * statement through selectRows: this runs on every key-authenticated request.
+ * account. Expiry and `touchDue` are computed by the database clock so every instance agrees on
+ * them. A fixed statement (see selectRows in knex.ts): this runs on every key-authenticated
+ * request, and introspection runs the very same text.
  */
 const KEY_LOOKUP = {
   name: 'rst_key_lookup',
-  text: `select ${ownerColumns('a')}, k.id as api_key_id,
+  text: `select ${ownerColumns('a')}, k.id as api_key_id, k.scopes as api_key_scopes,
+    k.created_at as api_key_created_at, k.expires_at as api_key_expires_at,
     (k.last_used_at is null or k.last_used_at < now() - ${TOUCH_AFTER}) as api_key_touch_due
   from api_keys k join accounts a on a.id = k.account_id
-  where k.key_hash = $1 and k.revoked_at is null`,
+  where k.key_hash = $1 and ${ACTIVE('k')}`,
 };
 
-export async function findAccountByApiKeyHash(
-  db: Db,
-  keyHash: string,
-): Promise<{ account: OwnerRow; keyId: string; touchDue: boolean } | undefined> {
-  const [row] = await selectRows<OwnerRow & { api_key_id: string; api_key_touch_due: boolean }>(db, KEY_LOOKUP, [
-    keyHash,
-  ]);
-  if (!row) return undefined;
-  const { api_key_id: keyId, api_key_touch_due: touchDue, ...account } = row;
-  return { account, keyId, touchDue };
+export interface FoundApiKey {
+  account: OwnerRow;
+  key: { id: string; scopes: string[]; createdAt: Date; expiresAt: Date | null };
+  touchDue: boolean;
+}
+
+type KeyLookupRow = OwnerRow & {
+  api_key_id: string;
+  api_key_scopes: string[];
+  api_key_created_at: Date;
+  api_key_expires_at: Date | null;
+  api_key_touch_due: boolean;
+};
+
+/** The statement that finds an active key by the SHA-256 of the whole key. */
+export const apiKeyLookup = (keyHash: string): Lookup => ({ statement: KEY_LOOKUP, values: [keyHash] });
+
+/** The key and its owner from a row of apiKeyLookup's statement. */
+export function foundApiKey(row: object): FoundApiKey {
+  const {
+    api_key_id: id,
+    api_key_scopes: scopes,
+    api_key_created_at: createdAt,
+    api_key_expires_at: expiresAt,
+    api_key_touch_due: touchDue,
+    ...account
+  } = row as unknown as KeyLookupRow;
+  return { account, key: { id, scopes, createdAt, expiresAt }, touchDue };
 }
 
 /** Records uses of these keys in one statement; keys whose use is already recorded within the

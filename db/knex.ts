@@ -109,6 +109,18 @@ export async function ping(db: Db): Promise<void> {
 /** Driver-independent row count: pg returns int8 as string unless parsed, PGlite returns numbers. */
 export const toCount = (v: unknown): number => Number(v ?? 0);
 
+/** A constant SQL text with $n parameters, and the name it is prepared under on PostgreSQL. */
+export interface Statement {
+  name: string;
+  text: string;
+}
+
+/** A statement and its values: how a credential's owner is found (see lib/credentials.ts). */
+export interface Lookup {
+  statement: Statement;
+  values: unknown[];
+}
+
 /**
  * A constant statement run straight on a connection of the knex pool, for the authenticated-read
  * hot path: the query builder would compile the same SQL again on every request (measured: about
@@ -125,7 +137,7 @@ export const toCount = (v: unknown): number => Number(v ?? 0);
  * statement under one name.
  */
 const names = new WeakMap<object, string>();
-const nameOf = (statement: { name: string; text: string }): string => {
+const nameOf = (statement: Statement): string => {
   let name = names.get(statement);
   if (name === undefined) {
     name = `${statement.name}_${createHash('sha256').update(statement.text).digest('hex').slice(0, 12)}`;
@@ -134,11 +146,7 @@ const nameOf = (statement: { name: string; text: string }): string => {
   return name;
 };
 
-export async function selectRows<T>(
-  db: Db,
-  statement: { name: string; text: string },
-  values: unknown[],
-): Promise<T[]> {
+export async function selectRows<T>(db: Db, statement: Statement, values: unknown[]): Promise<T[]> {
   const connection = await db.client.acquireConnection();
   try {
     if (connection instanceof pg.Client && !unnamed.has(db)) {

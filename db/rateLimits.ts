@@ -8,17 +8,33 @@ export interface Hit {
   resetIn: number;
 }
 
-export async function hitCounter(db: Db, key: string, windowSeconds: number, by = 1): Promise<Hit> {
-  const { rows } = await db.raw(
-    `insert into rate_limits as r (key, window_start, count) values (?, now(), ?)
+/**
+ * The counting upsert over the rows of `source` (key, window_start, count), `window` being the SQL
+ * of the window in seconds: shared by hitCounter and the one statement of an introspection
+ * (db/serviceKeys.ts), so both count alike.
+ */
+export const countHits = (source: string, window: string): string =>
+  `insert into rate_limits as r (key, window_start, count) ${source}
      on conflict (key) do update set
-       count = case when r.window_start <= now() - make_interval(secs => ?) then excluded.count else r.count + excluded.count end,
-       window_start = case when r.window_start <= now() - make_interval(secs => ?) then now() else r.window_start end
-     returning count, ceil(extract(epoch from (r.window_start + make_interval(secs => ?) - now())))::int as reset_in`,
-    [key, by, windowSeconds, windowSeconds, windowSeconds],
-  );
-  return { count: Number(rows[0].count), resetIn: Math.max(1, Number(rows[0].reset_in)) };
+       count = case when r.window_start <= now() - make_interval(secs => ${window}) then excluded.count else r.count + excluded.count end,
+       window_start = case when r.window_start <= now() - make_interval(secs => ${window}) then now() else r.window_start end
+     returning r.count, ceil(extract(epoch from (r.window_start + make_interval(secs => ${window}) - now())))::int as reset_in`;
+
+export async function hitCounter(db: Db, key: string, windowSeconds: number, by = 1): Promise<Hit> {
+  const { rows } = await db.raw(countHits('values (?, now(), ?)', '?'), [
+    key,
+    by,
+    windowSeconds,
+    windowSeconds,
+    windowSeconds,
+  ]);
+  return toHit(rows[0]);
 }
+
+export const toHit = (row: { count: unknown; reset_in: unknown }): Hit => ({
+  count: Number(row.count),
+  resetIn: Math.max(1, Number(row.reset_in)),
+});
 
 /**
  * The live counters among these keys (those whose window, of the given length, has not passed),
@@ -37,8 +53,7 @@ export async function readCounters(
      where r.window_start > now() - make_interval(secs => v.win)`,
     counters.flatMap((c) => [c.key, c.windowSeconds]),
   );
-  for (const row of rows as { key: string; count: number; reset_in: number }[])
-    live.set(row.key, { count: Number(row.count), resetIn: Math.max(1, Number(row.reset_in)) });
+  for (const row of rows as { key: string; count: number; reset_in: number }[]) live.set(row.key, toHit(row));
   return live;
 }
 

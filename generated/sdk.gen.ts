@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.ts';
 import type { Client, ClientMeta, Options as Options2, RequestResult, TDataShape } from './client/index.ts';
-import type { ChangeEmailData, ChangeEmailErrors, ChangeEmailResponses, ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, DeleteAccountData, DeleteAccountErrors, DeleteAccountResponses, ForgotPasswordData, ForgotPasswordErrors, ForgotPasswordResponses, GetAccountData, GetAccountErrors, GetAccountResponses, GoogleSignInData, GoogleSignInErrors, GoogleSignInResponses, HealthzData, HealthzErrors, HealthzResponses, LinkGoogleData, LinkGoogleErrors, LinkGoogleResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListSessionsData, ListSessionsErrors, ListSessionsResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RefreshSessionData, RefreshSessionErrors, RefreshSessionResponses, RegisterData, RegisterErrors, RegisterResponses, ResendVerificationData, ResendVerificationErrors, ResendVerificationResponses, ResetPasswordData, ResetPasswordErrors, ResetPasswordResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RevokeSessionData, RevokeSessionErrors, RevokeSessionResponses, UnlinkGoogleData, UnlinkGoogleErrors, UnlinkGoogleResponses, VerifyEmailChangeData, VerifyEmailChangeErrors, VerifyEmailChangeResponses, VerifyEmailData, VerifyEmailErrors, VerifyEmailResponses } from './types.gen.ts';
+import type { ChangeEmailData, ChangeEmailErrors, ChangeEmailResponses, ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, DeleteAccountData, DeleteAccountErrors, DeleteAccountResponses, ForgotPasswordData, ForgotPasswordErrors, ForgotPasswordResponses, GetAccountData, GetAccountErrors, GetAccountResponses, GetJwksData, GetJwksErrors, GetJwksResponses, GoogleSignInData, GoogleSignInErrors, GoogleSignInResponses, HealthzData, HealthzErrors, HealthzResponses, IntrospectData, IntrospectErrors, IntrospectResponses, LinkGoogleData, LinkGoogleErrors, LinkGoogleResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListSessionsData, ListSessionsErrors, ListSessionsResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, ReadyzData, ReadyzErrors, ReadyzResponses, RefreshSessionData, RefreshSessionErrors, RefreshSessionResponses, RegisterData, RegisterErrors, RegisterResponses, ResendVerificationData, ResendVerificationErrors, ResendVerificationResponses, ResetPasswordData, ResetPasswordErrors, ResetPasswordResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, RevokeSessionData, RevokeSessionErrors, RevokeSessionResponses, UnlinkGoogleData, UnlinkGoogleErrors, UnlinkGoogleResponses, VerifyEmailChangeData, VerifyEmailChangeErrors, VerifyEmailChangeResponses, VerifyEmailData, VerifyEmailErrors, VerifyEmailResponses } from './types.gen.ts';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -145,10 +145,14 @@ export const resetPassword = <ThrowOnError extends boolean = false>(options: Opt
 /**
  * List API keys
  *
- * Active keys of the signed-in account, newest first. Never the key or its hash. Needs a JWT session.
+ * Active keys of the signed-in account (not revoked, not expired), newest first. Never the key or its hash. Needs a JWT session.
  */
 export const listApiKeys = <ThrowOnError extends boolean = false>(options?: Options<ListApiKeysData, ThrowOnError>): RequestResult<ListApiKeysResponses, ListApiKeysErrors, ThrowOnError> => (options?.client ?? client).get<ListApiKeysResponses, ListApiKeysErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Key', type: 'apiKey' }],
+    security: [{
+            key: 'bearerAuth',
+            scheme: 'bearer',
+            type: 'http'
+        }, { name: 'X-API-Key', type: 'apiKey' }],
     url: '/v1/auth/api-keys',
     ...options
 });
@@ -157,9 +161,17 @@ export const listApiKeys = <ThrowOnError extends boolean = false>(options?: Opti
  * Create an API key
  *
  * The raw key is in this response only; the service keeps a hash. Needs a JWT session.
+ * Optional `scopes` are kept for the product to read through introspection (rst does not
+ * interpret them); with `expires_in_days` the key is refused from `expires_at` on, like a
+ * revoked one, and no longer listed.
+ *
  */
 export const createApiKey = <ThrowOnError extends boolean = false>(options: Options<CreateApiKeyData, ThrowOnError>): RequestResult<CreateApiKeyResponses, CreateApiKeyErrors, ThrowOnError> => (options.client ?? client).post<CreateApiKeyResponses, CreateApiKeyErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Key', type: 'apiKey' }],
+    security: [{
+            key: 'bearerAuth',
+            scheme: 'bearer',
+            type: 'http'
+        }, { name: 'X-API-Key', type: 'apiKey' }],
     url: '/v1/auth/api-keys',
     ...options,
     headers: {
@@ -174,10 +186,55 @@ export const createApiKey = <ThrowOnError extends boolean = false>(options: Opti
  * The key stops working at once. Needs a JWT session.
  */
 export const revokeApiKey = <ThrowOnError extends boolean = false>(options: Options<RevokeApiKeyData, ThrowOnError>): RequestResult<RevokeApiKeyResponses, RevokeApiKeyErrors, ThrowOnError> => (options.client ?? client).delete<RevokeApiKeyResponses, RevokeApiKeyErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Key', type: 'apiKey' }],
+    security: [{
+            key: 'bearerAuth',
+            scheme: 'bearer',
+            type: 'http'
+        }, { name: 'X-API-Key', type: 'apiKey' }],
     url: '/v1/auth/api-keys/{key_id}',
     ...options
 });
+
+/**
+ * Inspect a user's JWT or API key (for a product's backend)
+ *
+ * RFC 7662 in spirit, JSON in and out. A product's backend sends the token its user
+ * presented, authenticated with its own service key (`rst_svc_…`, created by the operator
+ * with `npm run service-key -- create NAME`). The answer is `{"active": false}` (200) for
+ * anything not valid right now — malformed, unknown, expired, revoked, wrongly signed, or a
+ * service key — and never a 4xx for the inspected token; else `active: true` with the
+ * owner and the token's facts. The same checks as an authenticated read decide it, in one
+ * database statement. rst does not interpret `scopes`: the product does.
+ *
+ * Limited per service key (`RATE_LIMIT_INTROSPECT`, default 6000 per minute), not per IP;
+ * an inactive token never counts against the caller's IP.
+ *
+ */
+export const introspect = <ThrowOnError extends boolean = false>(options: Options<IntrospectData, ThrowOnError>): RequestResult<IntrospectResponses, IntrospectErrors, ThrowOnError> => (options.client ?? client).post<IntrospectResponses, IntrospectErrors, ThrowOnError>({
+    security: [{
+            key: 'serviceKey',
+            scheme: 'bearer',
+            type: 'http'
+        }],
+    url: '/v1/auth/introspect',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * The public keys that verify rst's JWTs
+ *
+ * A JSON Web Key Set (RFC 7517) of the keys that verify session JWTs when `JWT_ALGORITHM`
+ * is `EdDSA` or `ES256`: the signing key first, then any older key still accepted. A token's
+ * `kid` names its key. With `HS256` the set is empty (the shared secret is never published).
+ * Cacheable for 5 minutes. Not rate-limited: it is public, answered from memory without the
+ * database, and holds nothing worth guessing.
+ *
+ */
+export const getJwks = <ThrowOnError extends boolean = false>(options?: Options<GetJwksData, ThrowOnError>): RequestResult<GetJwksResponses, GetJwksErrors, ThrowOnError> => (options?.client ?? client).get<GetJwksResponses, GetJwksErrors, ThrowOnError>({ url: '/.well-known/jwks.json', ...options });
 
 /**
  * Account summary, plan source and sign-in methods
@@ -185,7 +242,11 @@ export const revokeApiKey = <ThrowOnError extends boolean = false>(options: Opti
  * CLI-safe account and auth state for the owner of the JWT or API key.
  */
 export const getAccount = <ThrowOnError extends boolean = false>(options?: Options<GetAccountData, ThrowOnError>): RequestResult<GetAccountResponses, GetAccountErrors, ThrowOnError> => (options?.client ?? client).get<GetAccountResponses, GetAccountErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Key', type: 'apiKey' }],
+    security: [{
+            key: 'bearerAuth',
+            scheme: 'bearer',
+            type: 'http'
+        }, { name: 'X-API-Key', type: 'apiKey' }],
     url: '/v1/me/account',
     ...options
 });
@@ -198,7 +259,11 @@ export const getAccount = <ThrowOnError extends boolean = false>(options?: Optio
  *
  */
 export const unlinkGoogle = <ThrowOnError extends boolean = false>(options?: Options<UnlinkGoogleData, ThrowOnError>): RequestResult<UnlinkGoogleResponses, UnlinkGoogleErrors, ThrowOnError> => (options?.client ?? client).post<UnlinkGoogleResponses, UnlinkGoogleErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Key', type: 'apiKey' }],
+    security: [{
+            key: 'bearerAuth',
+            scheme: 'bearer',
+            type: 'http'
+        }, { name: 'X-API-Key', type: 'apiKey' }],
     url: '/v1/me/google/unlink',
     ...options
 });
@@ -232,7 +297,11 @@ export const refreshSession = <ThrowOnError extends boolean = false>(options: Op
  *
  */
 export const logout = <ThrowOnError extends boolean = false>(options?: Options<LogoutData, ThrowOnError>): RequestResult<LogoutResponses, LogoutErrors, ThrowOnError> => (options?.client ?? client).post<LogoutResponses, LogoutErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Key', type: 'apiKey' }],
+    security: [{
+            key: 'bearerAuth',
+            scheme: 'bearer',
+            type: 'http'
+        }, { name: 'X-API-Key', type: 'apiKey' }],
     url: '/v1/auth/logout',
     ...options,
     headers: {
@@ -247,7 +316,11 @@ export const logout = <ThrowOnError extends boolean = false>(options?: Options<L
  * Active sessions only, newest first; `current` marks the one of the JWT sent. Needs a JWT session.
  */
 export const listSessions = <ThrowOnError extends boolean = false>(options?: Options<ListSessionsData, ThrowOnError>): RequestResult<ListSessionsResponses, ListSessionsErrors, ThrowOnError> => (options?.client ?? client).get<ListSessionsResponses, ListSessionsErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Key', type: 'apiKey' }],
+    security: [{
+            key: 'bearerAuth',
+            scheme: 'bearer',
+            type: 'http'
+        }, { name: 'X-API-Key', type: 'apiKey' }],
     url: '/v1/me/sessions',
     ...options
 });
@@ -258,7 +331,11 @@ export const listSessions = <ThrowOnError extends boolean = false>(options?: Opt
  * The session's JWTs and refresh token stop working at once. It may be the current one. Needs a JWT session.
  */
 export const revokeSession = <ThrowOnError extends boolean = false>(options: Options<RevokeSessionData, ThrowOnError>): RequestResult<RevokeSessionResponses, RevokeSessionErrors, ThrowOnError> => (options.client ?? client).delete<RevokeSessionResponses, RevokeSessionErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Key', type: 'apiKey' }],
+    security: [{
+            key: 'bearerAuth',
+            scheme: 'bearer',
+            type: 'http'
+        }, { name: 'X-API-Key', type: 'apiKey' }],
     url: '/v1/me/sessions/{session_id}',
     ...options
 });
@@ -273,7 +350,11 @@ export const revokeSession = <ThrowOnError extends boolean = false>(options: Opt
  *
  */
 export const changePassword = <ThrowOnError extends boolean = false>(options: Options<ChangePasswordData, ThrowOnError>): RequestResult<ChangePasswordResponses, ChangePasswordErrors, ThrowOnError> => (options.client ?? client).post<ChangePasswordResponses, ChangePasswordErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Key', type: 'apiKey' }],
+    security: [{
+            key: 'bearerAuth',
+            scheme: 'bearer',
+            type: 'http'
+        }, { name: 'X-API-Key', type: 'apiKey' }],
     url: '/v1/me/password',
     ...options,
     headers: {
@@ -294,7 +375,11 @@ export const changePassword = <ThrowOnError extends boolean = false>(options: Op
  *
  */
 export const changeEmail = <ThrowOnError extends boolean = false>(options: Options<ChangeEmailData, ThrowOnError>): RequestResult<ChangeEmailResponses, ChangeEmailErrors, ThrowOnError> => (options.client ?? client).post<ChangeEmailResponses, ChangeEmailErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Key', type: 'apiKey' }],
+    security: [{
+            key: 'bearerAuth',
+            scheme: 'bearer',
+            type: 'http'
+        }, { name: 'X-API-Key', type: 'apiKey' }],
     url: '/v1/me/email',
     ...options,
     headers: {
@@ -314,7 +399,11 @@ export const changeEmail = <ThrowOnError extends boolean = false>(options: Optio
  *
  */
 export const verifyEmailChange = <ThrowOnError extends boolean = false>(options: Options<VerifyEmailChangeData, ThrowOnError>): RequestResult<VerifyEmailChangeResponses, VerifyEmailChangeErrors, ThrowOnError> => (options.client ?? client).post<VerifyEmailChangeResponses, VerifyEmailChangeErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Key', type: 'apiKey' }],
+    security: [{
+            key: 'bearerAuth',
+            scheme: 'bearer',
+            type: 'http'
+        }, { name: 'X-API-Key', type: 'apiKey' }],
     url: '/v1/me/email/verify',
     ...options,
     headers: {
@@ -332,7 +421,11 @@ export const verifyEmailChange = <ThrowOnError extends boolean = false>(options:
  *
  */
 export const linkGoogle = <ThrowOnError extends boolean = false>(options: Options<LinkGoogleData, ThrowOnError>): RequestResult<LinkGoogleResponses, LinkGoogleErrors, ThrowOnError> => (options.client ?? client).post<LinkGoogleResponses, LinkGoogleErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Key', type: 'apiKey' }],
+    security: [{
+            key: 'bearerAuth',
+            scheme: 'bearer',
+            type: 'http'
+        }, { name: 'X-API-Key', type: 'apiKey' }],
     url: '/v1/me/google/link',
     ...options,
     headers: {
@@ -353,7 +446,11 @@ export const linkGoogle = <ThrowOnError extends boolean = false>(options: Option
  *
  */
 export const deleteAccount = <ThrowOnError extends boolean = false>(options: Options<DeleteAccountData, ThrowOnError>): RequestResult<DeleteAccountResponses, DeleteAccountErrors, ThrowOnError> => (options.client ?? client).delete<DeleteAccountResponses, DeleteAccountErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { name: 'X-API-Key', type: 'apiKey' }],
+    security: [{
+            key: 'bearerAuth',
+            scheme: 'bearer',
+            type: 'http'
+        }, { name: 'X-API-Key', type: 'apiKey' }],
     url: '/v1/me',
     ...options,
     headers: {

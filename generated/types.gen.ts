@@ -130,6 +130,11 @@ export type CreateApiKeyRequest = {
      * Human-readable key label.
      */
     name: string;
+    scopes?: Scopes;
+    /**
+     * The key stops working this many days from now. Absent, it never expires.
+     */
+    expires_in_days?: number;
 };
 
 export type ApiKeyCreated = {
@@ -144,6 +149,8 @@ export type ApiKeyCreated = {
      */
     prefix: string;
     created_at: Timestamp;
+    scopes: Scopes;
+    expires_at: ExpiresAt;
 };
 
 export type ApiKey = {
@@ -155,10 +162,117 @@ export type ApiKey = {
      * Null until the key is used; kept to within a minute.
      */
     last_used_at: string | null;
+    scopes: Scopes;
+    expires_at: ExpiresAt;
 };
 
 export type ApiKeyList = {
     items: Array<ApiKey>;
+};
+
+/**
+ * A permission name the product defines and interprets; rst only stores and returns it.
+ */
+export type Scope = string;
+
+/**
+ * Up to 20 distinct scopes, kept in the order given; `[]` when none.
+ */
+export type Scopes = Array<Scope>;
+
+/**
+ * When the key stops working; null for a key that never expires.
+ */
+export type ExpiresAt = string | null;
+
+export type IntrospectRequest = {
+    /**
+     * The JWT or `rst_` API key a user presented to the product, as it was sent (without `Bearer `).
+     */
+    token: string;
+    /**
+     * Accepted for RFC 7662 clients and ignored; the token's own shape says what it is.
+     */
+    token_type_hint?: string;
+};
+
+/**
+ * `{"active": false}`, or an active access token, or an active API key.
+ */
+export type Introspection = InactiveToken | ActiveAccessToken | ActiveApiKey;
+
+export type InactiveToken = {
+    active: false;
+};
+
+export type ActiveAccessToken = {
+    active: true;
+    token_type: 'access_token';
+    /**
+     * The account's id.
+     */
+    sub: string;
+    username: string;
+    email: string;
+    email_verified: boolean;
+    plan: string;
+    plan_source: 'default' | 'subscription' | 'manual';
+    /**
+     * When the token was issued (seconds since the epoch).
+     */
+    iat: number;
+    /**
+     * When it expires (seconds since the epoch).
+     */
+    exp: number;
+    /**
+     * The session the token belongs to.
+     */
+    session_id: string;
+};
+
+export type ActiveApiKey = {
+    active: true;
+    token_type: 'api_key';
+    /**
+     * The account's id.
+     */
+    sub: string;
+    username: string;
+    email: string;
+    email_verified: boolean;
+    plan: string;
+    plan_source: 'default' | 'subscription' | 'manual';
+    /**
+     * When the key was created (seconds since the epoch).
+     */
+    iat: number;
+    /**
+     * When the key expires (seconds since the epoch); null when it never does.
+     */
+    exp: number | null;
+    key_id: string;
+    scopes: Scopes;
+};
+
+export type Jwks = {
+    keys: Array<Jwk>;
+};
+
+/**
+ * A public key (RFC 7517); `y` only for EC keys.
+ */
+export type Jwk = {
+    kty: 'OKP' | 'EC';
+    crv: 'Ed25519' | 'P-256';
+    x: string;
+    y?: string;
+    /**
+     * The RFC 7638 thumbprint of the key.
+     */
+    kid: string;
+    alg: 'EdDSA' | 'ES256';
+    use: 'sig';
 };
 
 export type Account = {
@@ -750,6 +864,76 @@ export type RevokeApiKeyResponses = {
 };
 
 export type RevokeApiKeyResponse = RevokeApiKeyResponses[keyof RevokeApiKeyResponses];
+
+export type IntrospectData = {
+    body: IntrospectRequest;
+    path?: never;
+    query?: never;
+    url: '/v1/auth/introspect';
+};
+
+export type IntrospectErrors = {
+    /**
+     * The body is not JSON (`invalid_json`) or does not match the schema (`validation_failed`, with `errors`).
+     */
+    400: Problem;
+    /**
+     * No service key, or one that is malformed, unknown or revoked (`unauthorized`). A user's JWT or API key is not a service key.
+     */
+    401: Problem;
+    /**
+     * Too many attempts (`too_many_requests`); retry after `Retry-After` seconds.
+     */
+    429: Problem;
+    /**
+     * The database cannot be used right now — unreachable, refusing connections, a statement or lock timeout, or a deadlock one retry did not cure (`service_unavailable`) — or password hashing is saturated (`server_busy`); retry after `Retry-After` seconds.
+     */
+    503: Problem;
+    /**
+     * Any other problem (`invalid_json`, `payload_too_large`, `unsupported_media_type`, `not_found`, `method_not_allowed`, `internal_error`, ...).
+     */
+    default: Problem;
+};
+
+export type IntrospectError = IntrospectErrors[keyof IntrospectErrors];
+
+export type IntrospectResponses = {
+    /**
+     * What the token is, or `{"active": false}`.
+     */
+    200: Introspection;
+};
+
+export type IntrospectResponse = IntrospectResponses[keyof IntrospectResponses];
+
+export type GetJwksData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/.well-known/jwks.json';
+};
+
+export type GetJwksErrors = {
+    /**
+     * The body is not JSON (`invalid_json`) or does not match the schema (`validation_failed`, with `errors`).
+     */
+    400: Problem;
+    /**
+     * Any other problem (`invalid_json`, `payload_too_large`, `unsupported_media_type`, `not_found`, `method_not_allowed`, `internal_error`, ...).
+     */
+    default: Problem;
+};
+
+export type GetJwksError = GetJwksErrors[keyof GetJwksErrors];
+
+export type GetJwksResponses = {
+    /**
+     * The key set.
+     */
+    200: Jwks;
+};
+
+export type GetJwksResponse = GetJwksResponses[keyof GetJwksResponses];
 
 export type GetAccountData = {
     body?: never;

@@ -4,14 +4,16 @@ import { MAX_ACTIVE_API_KEYS, newApiKey } from '../lib/apiKeys.ts';
 import { requireJwtOwner } from '../http/security.ts';
 import { problem } from '../lib/problems.ts';
 import type { Operation } from '../http/operation.ts';
+import { apiKeyView } from '../http/views.ts';
 
 // "Session first, key second": only a JWT session mints keys, and only when asked to.
 export const createApiKey: Operation<CreateApiKeyData, CreateApiKeyResponses> = async (c, _ctx, { db }) => {
   const owner = requireJwtOwner(c);
   const key = newApiKey();
+  const { name, scopes = [], expires_in_days: expiresInDays } = c.request.requestBody;
   const row = await insertApiKeyWithinLimit(
     db,
-    { accountId: owner.account.id, name: c.request.requestBody.name, prefix: key.prefix, hash: key.hash },
+    { accountId: owner.account.id, name, prefix: key.prefix, hash: key.hash, scopes, expiresInDays },
     MAX_ACTIVE_API_KEYS,
   );
   if (row === 'limit_reached') {
@@ -27,12 +29,6 @@ export const createApiKey: Operation<CreateApiKeyData, CreateApiKeyResponses> = 
     status: 201,
     // The raw key exists only in this response: no cache may keep it.
     headers: { 'Cache-Control': 'no-store' },
-    body: {
-      id: row.id,
-      name: row.name,
-      raw_key: key.raw,
-      prefix: row.prefix,
-      created_at: row.created_at.toISOString(),
-    },
+    body: { ...apiKeyView(row), raw_key: key.raw },
   };
 };

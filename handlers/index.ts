@@ -8,9 +8,11 @@ import { createApiKey } from './createApiKey.ts';
 import { deleteAccount } from './deleteAccount.ts';
 import { forgotPassword } from './forgotPassword.ts';
 import { getAccount } from './getAccount.ts';
+import { getJwks } from './getJwks.ts';
 import { googleSignIn } from './googleSignIn.ts';
 import { healthz } from './healthz.ts';
 import { linkGoogle } from './linkGoogle.ts';
+import { introspect } from './introspect.ts';
 import { listApiKeys } from './listApiKeys.ts';
 import { listSessions } from './listSessions.ts';
 import { login } from './login.ts';
@@ -48,6 +50,8 @@ export const handlers = {
   verifyEmailChange,
   linkGoogle,
   deleteAccount,
+  introspect,
+  getJwks,
   healthz,
   readyz,
 } satisfies Record<OperationId, (...args: never[]) => Promise<unknown>>;

@@ -2,6 +2,7 @@ import type { ListApiKeysData, ListApiKeysResponses } from '../generated/types.g
 import { listActiveApiKeys } from '../db/apiKeys.ts';
 import { requireJwtOwner } from '../http/security.ts';
 import type { Operation } from '../http/operation.ts';
+import { apiKeyView } from '../http/views.ts';
 
 export const listApiKeys: Operation<ListApiKeysData, ListApiKeysResponses> = async (c, _ctx, { db }) => {
   const owner = requireJwtOwner(c);
@@ -9,13 +10,7 @@ export const listApiKeys: Operation<ListApiKeysData, ListApiKeysResponses> = asy
   return {
     status: 200,
     body: {
-      items: keys.map((k) => ({
-        id: k.id,
-        name: k.name,
-        prefix: k.prefix,
-        created_at: k.created_at.toISOString(),
-        last_used_at: k.last_used_at?.toISOString() ?? null,
-      })),
+      items: keys.map((k) => ({ ...apiKeyView(k), last_used_at: k.last_used_at?.toISOString() ?? null })),
     },
   };
 };

@@ -6,7 +6,7 @@ import { handlers } from '../handlers/index.ts';
 import type { Deps } from '../lib/deps.ts';
 import { problem } from '../lib/problems.ts';
 import { addContractFormats } from './formats.ts';
-import { apiKeyHeader, bearerAuth, unauthorized } from './security.ts';
+import { apiKeyHeader, bearerAuth, serviceKey, unauthorized } from './security.ts';
 import type { Middleware, RequestContext } from './state.ts';
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options'];
@@ -67,6 +67,7 @@ export async function createOpenApi(document: Document, deps: Deps): Promise<Ope
   });
   api.registerSecurityHandler('bearerAuth', bearerAuth);
   api.registerSecurityHandler('apiKeyHeader', apiKeyHeader);
+  api.registerSecurityHandler('serviceKey', serviceKey);
   await api.init();
   await api.loadDocument();
   api.validateDefinition();

@@ -2,20 +2,15 @@
 // false; when no scheme is satisfied openapi-backend calls unauthorizedHandler, which is
 // unauthorized() below. The owner always comes from the credential, never from the request body.
 import type { Context } from 'openapi-backend';
-import { findOwnerBySession, type OwnerRow } from '../db/accounts.ts';
-import { authenticateApiKey, looksLikeApiKey } from '../lib/apiKeys.ts';
+import { hashApiKey, looksLikeApiKey } from '../lib/apiKeys.ts';
+import { authenticate, type Principal } from '../lib/credentials.ts';
 import type { Deps } from '../lib/deps.ts';
 import { consume } from '../lib/limits.ts';
 import { problem } from '../lib/problems.ts';
+import { isWellFormedServiceKey } from '../lib/serviceKeys.ts';
 import type { RequestContext } from './state.ts';
 
-export interface Principal {
-  kind: 'jwt' | 'api_key';
-  account: OwnerRow;
-  apiKeyId?: string;
-  /** The session a JWT belongs to. */
-  sessionId?: string;
-}
+export type { Principal };
 
 /** A credential was refused, as opposed to none being sent. */
 class Refused extends Error {}
@@ -29,30 +24,20 @@ function bearerToken(ctx: RequestContext): string | undefined {
 }
 
 async function resolve(deps: Deps, credential: string): Promise<Principal> {
-  if (looksLikeApiKey(credential)) {
-    const found = await authenticateApiKey(deps.db, deps.keyUses, credential);
-    if (!found) throw new Refused('unknown API key');
-    return { kind: 'api_key', account: found.account, apiKeyId: found.keyId };
-  }
-  const claims = deps.jwt.verify(credential);
-  if (!claims) throw new Refused('invalid JWT');
-  // Logout, a revoked session, a password reset or a Google takeover guard ended the row: the
-  // token dies with it, on every instance, on the next request.
-  const found = await findOwnerBySession(deps.db, claims.sid, claims.sub);
-  if (!found) throw new Refused('ended session');
-  if (found.touchDue) deps.sessionUses.mark(claims.sid);
-  return { kind: 'jwt', account: found.account, sessionId: claims.sid };
+  const principal = await authenticate(deps, credential);
+  if (!principal) throw new Refused('malformed, unknown, expired or revoked credential');
+  return principal;
 }
 
 /** Runs a scheme's check, remembering whether a credential was sent and refused, and letting
  * infrastructure failures (database down) surface as themselves rather than as a 401. */
-function scheme(read: (ctx: RequestContext) => string | undefined) {
-  return async (_c: Context, ctx: RequestContext, deps: Deps): Promise<Principal | false> => {
+function scheme<P>(read: (ctx: RequestContext) => string | undefined, check: (deps: Deps, credential: string) => P) {
+  return async (_c: Context, ctx: RequestContext, deps: Deps): Promise<Awaited<P> | false> => {
     let credential: string | undefined;
     try {
       credential = read(ctx);
       if (credential === undefined) return false;
-      return await resolve(deps, credential);
+      return await check(deps, credential);
     } catch (err) {
       // A failure outranks a refusal from the other scheme: the answer is then the failure's (503).
       if (err instanceof Refused) ctx.state.credential ??= { outcome: 'refused' };
@@ -62,14 +47,45 @@ function scheme(read: (ctx: RequestContext) => string | undefined) {
   };
 }
 
-export const bearerAuth = scheme(bearerToken);
+export const bearerAuth = scheme(bearerToken, resolve);
 // X-API-Key carries only rst_ keys: a JWT there is refused rather than accepted through a header
 // the contract does not name for it.
 export const apiKeyHeader = scheme((ctx) => {
   const credential = ctx.get('x-api-key') || undefined;
   if (credential !== undefined && !looksLikeApiKey(credential)) throw new Refused('X-API-Key without an API key');
   return credential;
+}, resolve);
+
+/**
+ * A product backend's service key, on introspection only. Here only its shape and checksum are
+ * checked (a JWT or an rst_ key is refused at once); whether it exists is asked in the same
+ * statement that inspects the token and counts the call (handlers/introspect.ts), so an
+ * introspection is one round trip. The handler refuses an unknown key through refuseServiceKey.
+ */
+export const serviceKey = scheme(bearerToken, (_deps, credential): ServiceCaller => {
+  if (!isWellFormedServiceKey(credential)) throw new Refused('not a service key');
+  return { kind: 'service_key', keyHash: hashApiKey(credential) };
 });
+
+export interface ServiceCaller {
+  kind: 'service_key';
+  keyHash: string;
+}
+
+export function requireServiceCaller(c: Context): ServiceCaller {
+  const caller = c.security.serviceKey as ServiceCaller | undefined;
+  if (!caller) throw problem('unauthorized', { headers: { 'WWW-Authenticate': 'Bearer' } });
+  return caller;
+}
+
+/** A well-formed service key that is unknown or revoked: the same 401 as any refused credential. */
+export async function refuseServiceKey(
+  ctx: RequestContext,
+  deps: Pick<Deps, 'config' | 'db' | 'limitKeys'>,
+): Promise<never> {
+  ctx.state.credential = { outcome: 'refused' };
+  return unauthorized(ctx, deps);
+}
 
 /** No scheme of the operation was satisfied. */
 export async function unauthorized(
@@ -82,10 +98,14 @@ export async function unauthorized(
   // Refused tokens and keys are counted per client IP (a missing one costs nothing to check),
   // so guessing credentials or hammering the key lookup ends in 429.
   if (refused) await consume(db, [{ key: limitKeys.ofIp('auth-fail-ip', ctx.ip), rule: config.limits.authFailureIp }]);
+  // Introspection takes a service key, and nothing else.
+  const service = ctx.state.operationId === 'introspect';
   throw problem('unauthorized', {
     detail: refused
-      ? 'The token or API key is malformed, expired, revoked or wrongly signed.'
-      : 'Send a JWT or an API key.',
+      ? `The ${service ? 'service key' : 'token or API key'} is malformed, expired, revoked or wrongly signed.`
+      : service
+        ? 'Send a service key (rst_svc_…) as a Bearer token.'
+        : 'Send a JWT or an API key.',
     headers: { 'WWW-Authenticate': refused ? 'Bearer error="invalid_token"' : 'Bearer' },
   });
 }

@@ -1,6 +1,7 @@
-// Account rows as the contract shows them.
-import type { Account } from '../generated/types.gen.ts';
+// Account and API key rows as the contract shows them.
+import type { Account, ApiKey } from '../generated/types.gen.ts';
 import type { OwnerRow } from '../db/accounts.ts';
+import type { ApiKeySummary } from '../db/apiKeys.ts';
 
 export function accountView(row: OwnerRow): Account {
   const hasPassword = row.has_password;
@@ -20,5 +21,17 @@ export function accountView(row: OwnerRow): Account {
     can_unlink_google: googleLinked && hasPassword,
     available_sign_in_methods: methods,
     created_at: row.created_at.toISOString(),
+  };
+}
+
+/** What the creation response and the list both show of a key. */
+export function apiKeyView(row: ApiKeySummary): Omit<ApiKey, 'last_used_at'> {
+  return {
+    id: row.id,
+    name: row.name,
+    prefix: row.prefix,
+    created_at: row.created_at.toISOString(),
+    scopes: row.scopes,
+    expires_at: row.expires_at?.toISOString() ?? null,
   };
 }

@@ -1,4 +1,4 @@
-// rst_ API keys: the format (API.md, "Authentication"), minting, and authentication.
+// rst_ API keys: the format (API.md, "Authentication"), minting, and batched use records.
 //
 //   rst_ + 36 random base62 characters + 6 base62 characters of CRC32 (IEEE) of those 36
 //
@@ -9,24 +9,21 @@
 // behind scrypt on the libuv pool during a login storm (STACK-NOTES.md).
 import { createHash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import type { OwnerRow } from '../db/accounts.ts';
-import { findAccountByApiKeyHash } from '../db/apiKeys.ts';
-import type { Db } from '../db/knex.ts';
-import type { UseRecorder } from './useRecorder.ts';
 
 export const API_KEY_PREFIX = 'rst_';
+/** Service keys (lib/serviceKeys.ts) share the format under a prefix of their own. */
+export const SERVICE_KEY_PREFIX = 'rst_svc_';
 /** API.md: at most 25 active keys per account (also the contract's maxItems of the list). */
 export const MAX_ACTIVE_API_KEYS = 25;
 export const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const RANDOM_LENGTH = 36;
 const CHECKSUM_LENGTH = 6;
-const SHAPE = /^rst_[0-9A-Za-z]{42}$/;
 /** The largest multiple of 62 that fits in a byte: bytes at or above it are dropped, so every
  * character is equally likely (no modulo bias). */
 const UNBIASED_LIMIT = 248;
 
 export interface NewApiKey {
-  /** The whole key: shown once, in the 201, and never stored or logged. */
+  /** The whole key: shown once, and never stored or logged. */
   raw: string;
   prefix: string;
   hash: string;
@@ -58,36 +55,25 @@ export function checksum(random: string): string {
 
 export const hashApiKey = (raw: string): string => createHash('sha256').update(raw, 'utf8').digest('hex');
 
-export function newApiKey(): NewApiKey {
+/** A new key of the format under `keyPrefix`: the prefix, 36 random base62, 6 of checksum. */
+export function mintKey(keyPrefix: string): NewApiKey {
   const random = randomBase62(RANDOM_LENGTH);
-  const raw = `${API_KEY_PREFIX}${random}${checksum(random)}`;
-  return { raw, prefix: `${API_KEY_PREFIX}${random.slice(0, 8)}`, hash: hashApiKey(raw) };
+  const raw = `${keyPrefix}${random}${checksum(random)}`;
+  return { raw, prefix: `${keyPrefix}${random.slice(0, 8)}`, hash: hashApiKey(raw) };
 }
+
+/** Shape and checksum only: true for every key of this prefix the service could have minted. A
+ * service key is never a well-formed API key: `svc_` is not base62. */
+export function isWellFormedKey(keyPrefix: string, raw: string): boolean {
+  if (raw.length !== keyPrefix.length + RANDOM_LENGTH + CHECKSUM_LENGTH || !raw.startsWith(keyPrefix)) return false;
+  const random = raw.slice(keyPrefix.length, keyPrefix.length + RANDOM_LENGTH);
+  const sum = raw.slice(keyPrefix.length + RANDOM_LENGTH);
+  return /^[0-9A-Za-z]+$/.test(random + sum) && sum === checksum(random);
+}
+
+export const newApiKey = (): NewApiKey => mintKey(API_KEY_PREFIX);
 
 /** Routes a credential to key authentication (as opposed to JWT); the full check is below. */
 export const looksLikeApiKey = (credential: string): boolean => credential.startsWith(API_KEY_PREFIX);
 
-/** Shape and checksum only: true for every key this service could have minted. */
-export function isWellFormedApiKey(raw: string): boolean {
-  if (!SHAPE.test(raw)) return false;
-  const random = raw.slice(API_KEY_PREFIX.length, API_KEY_PREFIX.length + RANDOM_LENGTH);
-  return raw.slice(API_KEY_PREFIX.length + RANDOM_LENGTH) === checksum(random);
-}
-
-/**
- * One indexed query (api_keys_key_hash_key, joined to accounts) finds an active key and its
- * account. The lookup is by SHA-256 of the presented key, so its timing depends on a digest the
- * caller cannot steer, never on how much of a stored secret they guessed.
- */
-export async function authenticateApiKey(
-  db: Db,
-  keyUses: UseRecorder,
-  raw: string,
-): Promise<{ account: OwnerRow; keyId: string } | null> {
-  if (!isWellFormedApiKey(raw)) return null;
-  const found = await findAccountByApiKeyHash(db, hashApiKey(raw));
-  if (!found) return null;
-  // last_used_at within a minute without a write per request (lib/useRecorder.ts).
-  if (found.touchDue) keyUses.mark(found.keyId);
-  return { account: found.account, keyId: found.keyId };
-}
+export const isWellFormedApiKey = (raw: string): boolean => isWellFormedKey(API_KEY_PREFIX, raw);

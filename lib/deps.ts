@@ -1,12 +1,12 @@
 // What every handler may use, built once at start from the validated config.
-import { hkdfSync, randomBytes } from 'node:crypto';
+import { createPrivateKey, hkdfSync, randomBytes } from 'node:crypto';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/knex.ts';
 import { touchApiKeys } from '../db/apiKeys.ts';
 import { touchSessions } from '../db/sessions.ts';
 import { getOrCreateSetting } from '../db/settings.ts';
 import { createGoogleVerifier, type GoogleVerifier } from './google.ts';
-import { JwtService } from './jwt.ts';
+import { generatePrivateKeyPem, JwtService, type JwtSigning } from './jwt.ts';
 import { type LimitKeys, limitKeysFor } from './limits.ts';
 import type { Logger } from './logger.ts';
 import { loadMailTemplates, type MailTemplates } from './mail.ts';
@@ -50,7 +50,7 @@ export async function createDeps(config: Readonly<Config>, db: Db, log: Logger):
     log,
     hasher,
     jwt: new JwtService({
-      secret,
+      ...(await jwtSigning(config, db, secret)),
       ttlSeconds: config.jwtTtlSeconds,
       issuer: config.jwtIssuer,
       audience: config.jwtAudience,
@@ -65,4 +65,19 @@ export async function createDeps(config: Readonly<Config>, db: Db, log: Logger):
     readiness: new Readiness(),
     wakeOutboxWorker: () => {},
   };
+}
+
+/**
+ * What signs the sessions. Without JWT_PRIVATE_KEYS (refused in production) an asymmetric
+ * algorithm gets one key generated once and kept in the database, like the HS256 secret, so
+ * restarts and instances agree on it and the JWKS stays the same.
+ */
+async function jwtSigning(config: Readonly<Config>, db: Db, secret: string): Promise<JwtSigning> {
+  const algorithm = config.jwtAlgorithm;
+  if (algorithm === 'HS256') return { algorithm, secret };
+  if (config.jwtPrivateKeys.length > 0) return { algorithm, privateKeys: config.jwtPrivateKeys };
+  const pem = await getOrCreateSetting(db, `jwt_private_key_${algorithm.toLowerCase()}`, () =>
+    generatePrivateKeyPem(algorithm),
+  );
+  return { algorithm, privateKeys: [createPrivateKey(pem)] };
 }

@@ -5,7 +5,7 @@
 //  2. errors are serialised to type, message, stack and a few safe fields only; an error object
 //     from a library (an HTTP client's request config, a driver's bound parameters) is never
 //     dumped whole;
-//  3. every finished line is scrubbed of anything shaped like a JWT, an rst_ API key or a Bearer
+//  3. every finished line is scrubbed of anything shaped like a JWT, an rst_ API key, an rst_svc_ service key or a Bearer
 //     credential, whatever key or message carried it.
 // Every line carries the process id, so lines from the workers of WEB_CONCURRENCY tell apart.
 import pino, { type Logger } from 'pino';
@@ -33,7 +33,8 @@ const SECRET_KEYS = [
 // again, quadratic in the line. Starting at run boundaries, no character is scanned more than a
 // few times.
 const JWT = /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
-const API_KEY = /rst_[0-9A-Za-z]{16,}/g;
+// rst_ API keys and rst_svc_ service keys alike.
+const API_KEY = /rst_(?:svc_)?[0-9A-Za-z]{16,}/g;
 const BEARER = /(bearer\s+)[^\s"\\,]+/gi;
 
 /** Removes credential-shaped substrings from a serialised line. */

@@ -24,7 +24,8 @@ export type ProblemCode = T.Problem['code'];
 export type Credential = string | (() => string | undefined | Promise<string | undefined>);
 
 /** How rst auth is reached. Give a `token` (a JWT session) or an `apiKey` (`rst_…`), or neither for
- * the public operations (register, login, verifyEmail, …). Both travel as `Authorization: Bearer`. */
+ * the public operations (register, login, verifyEmail, …); a product backend gives its
+ * `serviceKey` (`rst_svc_…`) for `introspect`. Each travels as `Authorization: Bearer`. */
 export type RstClientOptions = {
   /** Where the service is, e.g. `https://auth.example.com` (no trailing `/v1`). */
   baseUrl: string;
@@ -38,9 +39,10 @@ export type RstClientOptions = {
    * so `error` keeps a bearer token from being carried elsewhere. */
   redirect?: RequestInit['redirect'];
 } & (
-  | { token?: Credential; apiKey?: never; session?: never }
-  | { apiKey?: Credential; token?: never; session?: never }
-  | { session: SessionOptions; token?: never; apiKey?: never }
+  | { token?: Credential; apiKey?: never; serviceKey?: never; session?: never }
+  | { apiKey?: Credential; token?: never; serviceKey?: never; session?: never }
+  | { serviceKey?: Credential; token?: never; apiKey?: never; session?: never }
+  | { session: SessionOptions; token?: never; apiKey?: never; serviceKey?: never }
 );
 
 /** The tokens of a sign-in (`login`, `googleSignIn`, `refreshSession` answer them). */
@@ -135,6 +137,8 @@ interface OperationTypes {
   logout: [T.LogoutData, T.LogoutResponse];
   listSessions: [T.ListSessionsData, T.ListSessionsResponse];
   revokeSession: [T.RevokeSessionData, T.RevokeSessionResponse];
+  introspect: [T.IntrospectData, T.IntrospectResponse];
+  getJwks: [T.GetJwksData, T.GetJwksResponse];
   healthz: [T.HealthzData, T.HealthzResponse];
   readyz: [T.ReadyzData, T.ReadyzResponse];
 }
@@ -157,7 +161,7 @@ export type RstClient = {
 export function createRstClient(options: RstClientOptions): RstClient {
   const { baseUrl, fetch, headers, signal, redirect } = options;
   const session = options.session && new RefreshingSession(baseUrl, options.session, fetch ?? globalThis.fetch);
-  const credential = session ? () => session.accessToken : (options.token ?? options.apiKey);
+  const credential = session ? () => session.accessToken : (options.token ?? options.apiKey ?? options.serviceKey);
   const config: Config = { baseUrl };
   if (session) config.fetch = session.fetch;
   else if (fetch) config.fetch = fetch;

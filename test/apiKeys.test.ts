@@ -1,28 +1,17 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import pg from 'pg';
 import { createClient, type Client } from '../generated/client/index.ts';
 import { createApiKey, getAccount, listApiKeys, revokeApiKey, unlinkGoogle } from '../generated/sdk.gen.ts';
 import { isWellFormedApiKey, newApiKey } from '../lib/apiKeys.ts';
 import { validatingFetch } from './support/contract.ts';
+import { ALPHABET, expectedChecksum } from './support/keyFormat.ts';
 import { DB_LABEL, ON_POSTGRES } from './support/database.ts';
 import { startServer, type TestServer } from './support/server.ts';
 import { registeredUser } from './support/users.ts';
 import { sleep, waitFor } from './support/wait.ts';
 
-// The format of API.md, written out again here so the test does not trust the code under test.
-const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-function expectedChecksum(random: string): string {
-  let n = crc32(Buffer.from(random, 'ascii'));
-  let out = '';
-  for (let i = 0; i < 6; i++) {
-    out = ALPHABET[n % 62] + out;
-    n = Math.floor(n / 62);
-  }
-  return out;
-}
 const forge = (random: string): string => `rst_${random}${expectedChecksum(random)}`;
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 const statusOf = (r: { response?: Response }): number => {
@@ -132,7 +121,11 @@ describe(`API keys (${DB_LABEL})`, () => {
       prefix: key.prefix,
       created_at: key.created_at,
       last_used_at: null,
+      scopes: [],
+      expires_at: null,
     });
+    expect(key).to.include({ expires_at: null });
+    expect(key.scopes).to.deep.equal([]);
     const listed = JSON.stringify(list);
     expect(listed).not.to.include(key.raw_key.slice(4, 40));
     expect(listed).not.to.include(sha256(key.raw_key));

@@ -327,6 +327,39 @@ describe(`rst CLI (${DB_LABEL})`, function () {
     expect(revoked.stdout, '204 has no JSON').to.equal('');
   });
 
+  it('creates a key with scopes and an expiry, and lists them', async () => {
+    const user = await registeredUser(server, 'scoped');
+    const env = { RST_TOKEN: user.token };
+    const created = await run(
+      ['keys', 'create', 'deploy', '--scope', 'deploy:write', '--scope', 'logs.read', '--expires-in-days', '30'],
+      { env },
+    );
+    expect(created.code, created.stderr).to.equal(0);
+    expect(created.stdout).to.match(/^rst_[0-9A-Za-z]{42}\n$/);
+    expect(created.stderr)
+      .to.include('scopes deploy:write logs.read')
+      .and.match(/expires \d{4}-\d\d-\d\dT/);
+    const { data } = await listApiKeys({ client: server.as(user.token), throwOnError: true });
+    expect(data.items[0]!.scopes).to.deep.equal(['deploy:write', 'logs.read']);
+    const expiresAt = data.items[0]!.expires_at!;
+    expect(new Date(expiresAt).getTime() - new Date(data.items[0]!.created_at).getTime()).to.equal(30 * 86_400_000);
+    const listed = await run(['keys', 'list'], { env });
+    expect(listed.stdout)
+      .to.match(/EXPIRES +SCOPES/)
+      .and.include(expiresAt)
+      .and.include('deploy:write,logs.read');
+
+    const notDays = await run(['keys', 'create', 'x', '--expires-in-days', 'soon'], { env });
+    expect(notDays.code).to.equal(2);
+    expect(notDays.stderr).to.include('whole number of days');
+    const tooLong = await run(['keys', 'create', 'x', '--expires-in-days', '400'], { env });
+    expect(tooLong.code).to.equal(1);
+    expect(tooLong.stderr).to.include('(validation_failed)');
+    const badScope = await run(['keys', 'create', 'x', '--scope', 'Not A Scope'], { env });
+    expect(badScope.code).to.equal(1);
+    expect(badScope.stderr).to.include('(validation_failed)');
+  });
+
   it('reads credentials from RST_TOKEN and RST_API_KEY before the profile, and keys need a JWT', async () => {
     const user = await registeredUser(server, 'envcred');
     const other = await registeredUser(server, 'envother');

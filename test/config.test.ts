@@ -2,6 +2,7 @@
 // with exit status 2 and one clear line per problem on stderr, before any database is opened.
 // loadConfig is checked directly; the refusals also through the real server.ts process.
 import { spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -229,6 +230,87 @@ describe('configuration: production guardrails', () => {
     expect(run.stderr.trim().split('\n')).to.deep.equal([
       'rst auth: configuration error: SMTP_URL: required when NODE_ENV=production (or set MAIL_TRANSPORT=console to print mail on purpose)',
     ]);
+  });
+});
+
+const pem = (type: 'ed25519' | 'P-256' | 'P-384' | 'rsa'): string => {
+  const { privateKey } =
+    type === 'ed25519'
+      ? generateKeyPairSync('ed25519')
+      : type === 'rsa'
+        ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+        : generateKeyPairSync('ec', { namedCurve: type });
+  return privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+};
+
+describe('configuration: JWT signing keys', () => {
+  it('reads several PEM keys for EdDSA and for ES256, the first one first', () => {
+    const [a, b] = [pem('ed25519'), pem('ed25519')];
+    const eddsa = loadConfig({ JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEYS: `${a}\n${b}` });
+    expect(eddsa.jwtAlgorithm).to.equal('EdDSA');
+    expect(eddsa.jwtPrivateKeys.map((k) => k.export({ format: 'pem', type: 'pkcs8' }))).to.deep.equal([a, b]);
+    const es256 = loadConfig({ JWT_ALGORITHM: 'ES256', JWT_PRIVATE_KEYS: pem('P-256') });
+    expect(es256.jwtPrivateKeys).to.have.length(1);
+    expect(loadConfig({}).jwtAlgorithm).to.equal('HS256');
+  });
+
+  it('refuses an unknown algorithm, a key of the wrong kind, a duplicate and stray text, never echoing a key', () => {
+    expect(refusals({ JWT_ALGORITHM: 'RS256' })).to.deep.equal([
+      'JWT_ALGORITHM: expected one of HS256, EdDSA, ES256, got "RS256"',
+    ]);
+    expect(refusals({ JWT_ALGORITHM: 'none' })).to.have.length(1);
+    const ed = pem('ed25519');
+    const cases: [string, string, RegExp][] = [
+      ['EdDSA', `${ed}${pem('P-256')}`, /^JWT_PRIVATE_KEYS: key 2 is not an Ed25519 private key/],
+      ['ES256', pem('P-384'), /^JWT_PRIVATE_KEYS: key 1 is not a P-256 \(prime256v1\) EC private key/],
+      ['ES256', pem('rsa'), /^JWT_PRIVATE_KEYS: key 1 is not a P-256/],
+      ['EdDSA', `${ed}\n${ed}`, /^JWT_PRIVATE_KEYS: key 2 is listed twice$/],
+      ['EdDSA', `${ed}\ntrailing words`, /^JWT_PRIVATE_KEYS: holds text outside its PEM blocks$/],
+      ['EdDSA', 'not a key at all', /^JWT_PRIVATE_KEYS: expected one or more PEM private keys$/],
+      [
+        'EdDSA',
+        '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2Vw\n-----END PRIVATE KEY-----',
+        /^JWT_PRIVATE_KEYS: key 1 is not a readable PEM private key$/,
+      ],
+    ];
+    for (const [algorithm, keys, problem] of cases) {
+      const problems = refusals({ JWT_ALGORITHM: algorithm, JWT_PRIVATE_KEYS: keys });
+      expect(problems, `${algorithm}: ${problem}`).to.have.length(1);
+      expect(problems[0]).to.match(problem);
+      expect(problems[0]).not.to.include('PRIVATE KEY-----');
+    }
+    expect(refusals({ JWT_PRIVATE_KEYS: ed })).to.deep.equal([
+      'JWT_PRIVATE_KEYS: only used with JWT_ALGORITHM=EdDSA or ES256 (HS256 signs with JWT_SECRET)',
+    ]);
+  });
+
+  it('needs JWT_PRIVATE_KEYS in production for an asymmetric algorithm, and then no JWT_SECRET', () => {
+    expect(refusals({ ...PRODUCTION, JWT_ALGORITHM: 'EdDSA' })).to.deep.equal([
+      'JWT_PRIVATE_KEYS: required when JWT_ALGORITHM=EdDSA and NODE_ENV=production',
+    ]);
+    expect(
+      refusals({ ...PRODUCTION, JWT_SECRET: '', JWT_ALGORITHM: 'ES256', JWT_PRIVATE_KEYS: pem('P-256') }),
+    ).to.deep.equal([]);
+    // Outside production a key is generated and kept in the database instead.
+    expect(refusals({ JWT_ALGORITHM: 'EdDSA' })).to.deep.equal([]);
+  });
+
+  it('reads the keys from JWT_PRIVATE_KEYS_FILE', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rst-keys-'));
+    try {
+      const file = path.join(dir, 'keys.pem');
+      fs.writeFileSync(file, `${pem('ed25519')}${pem('ed25519')}`, { mode: 0o600 });
+      expect(loadConfig({ JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEYS_FILE: file }).jwtPrivateKeys).to.have.length(2);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('stops the server at start on a bad key, with one line', async () => {
+    const { code, stderr } = await boot({ JWT_ALGORITHM: 'EdDSA', JWT_PRIVATE_KEYS: pem('P-256') });
+    expect(code).to.equal(2);
+    expect(stderr.trim().split('\n')).to.have.length(1);
+    expect(stderr).to.match(/configuration error: JWT_PRIVATE_KEYS: key 1 is not an Ed25519 private key/);
   });
 });
 

@@ -259,12 +259,14 @@ describe(`docs (${DB_LABEL})`, () => {
       await page.locator('.swagger-ui .info .title').waitFor();
       expect(await page.locator('.swagger-ui .info .title').innerText()).to.include('rst auth');
       expect(await page.locator('.swagger-ui .info .description').innerText()).to.match(/Session first, key second\./);
-      for (const tag of ['Auth', 'API keys', 'Account', 'Sessions', 'Operations']) {
+      for (const tag of ['Auth', 'API keys', 'Account', 'Sessions', 'Product integration', 'Operations']) {
         expect(await page.locator(`.opblock-tag[data-tag="${tag}"]`).count(), tag).to.equal(1);
       }
       expect(await page.locator('#operations-Account-getAccount').count()).to.equal(1);
       for (const op of ['refreshSession', 'logout', 'listSessions', 'revokeSession'])
         expect(await page.locator(`#operations-Sessions-${op}`).count(), op).to.equal(1);
+      for (const op of ['introspect', 'getJwks'])
+        expect(await page.locator(`#operations-Product_integration-${op}`).count(), op).to.equal(1);
       expect(await authBar().isVisible()).to.equal(true);
       await page.screenshot({ path: path.join(ARTIFACTS, `docs-page-${DB_LABEL}.png`) });
       expectClean();

@@ -9,6 +9,7 @@ import {
   createApiKey,
   forgotPassword,
   getAccount,
+  introspect,
   listApiKeys,
   login,
   register,
@@ -19,6 +20,7 @@ import {
 import { DB_LABEL } from './support/database.ts';
 import { codeFrom, startSmtp, type TestSmtp, tokenFrom } from './support/mail.ts';
 import { startServer, type TestServer } from './support/server.ts';
+import { createServiceKey, migratedDatabase } from './support/serviceKeys.ts';
 import { uniqueUser } from './support/users.ts';
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -40,7 +42,9 @@ describe(`logs (${DB_LABEL})`, () => {
   before(async function () {
     this.timeout(90_000);
     smtp = await startSmtp();
-    server = await startServer({ env: { SMTP_URL: smtp.url, LOG_LEVEL: 'trace' } });
+    const database = await migratedDatabase();
+    const serviceKey = keep('service key', await createServiceKey(database, 'logs'));
+    server = await startServer({ database, env: { SMTP_URL: smtp.url, LOG_LEVEL: 'trace' } });
 
     // Register and verify, with the code from the mail that went over SMTP.
     const user = uniqueUser('logs');
@@ -81,6 +85,13 @@ describe(`logs (${DB_LABEL})`, () => {
     await getAccount({ client: server.as(key.raw_key), throwOnError: true });
     await getAccount({ client: server.client, headers: { 'X-API-Key': key.raw_key }, throwOnError: true });
     await listApiKeys({ client: server.as(token), throwOnError: true });
+    // Introspection: the service key as caller, the API key inspected; a made-up service key refused.
+    await introspect({ client: server.as(serviceKey), body: { token: key.raw_key }, throwOnError: true });
+    const wrongService = keep(
+      'refused service key',
+      `${serviceKey.slice(0, -1)}${serviceKey.endsWith('A') ? 'B' : 'A'}`,
+    );
+    expect((await introspect({ client: server.as(wrongService), body: { token } })).response!.status).to.equal(401);
     await revokeApiKey({ client: server.as(token), path: { key_id: key.id }, throwOnError: true });
     expect(
       (await getAccount({ client: server.client, headers: { 'X-API-Key': key.raw_key } })).response!.status,
@@ -169,6 +180,7 @@ describe(`logs (${DB_LABEL})`, () => {
   it('contains nothing shaped like a JWT, a raw API key or a Bearer credential', () => {
     expect(output).not.to.match(/eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\./);
     expect(output).not.to.match(/rst_[0-9A-Za-z]{42}/);
+    expect(output).not.to.match(/rst_svc_[0-9A-Za-z]{42}/);
     expect(output).not.to.match(/bearer\s+(?!\[redacted)[A-Za-z0-9._~+/-]{8,}/i);
   });
 });

@@ -13,6 +13,7 @@ const TABLES = [
   'outbox',
   'rate_limits',
   'recovery_tokens',
+  'service_keys',
   'sessions',
   'settings',
   'spent_refresh_tokens',
