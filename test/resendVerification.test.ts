@@ -78,7 +78,11 @@ describe(`resendVerification (${DB_LABEL}, real SMTP)`, () => {
     expect(smtp.to(nobody)).to.have.length(0);
   });
 
-  it('takes the same time whether or not an unverified account has the email (medians within 25%)', async () => {
+  it('takes the same time whether or not an unverified account has the email (medians within 25%)', async function () {
+    // A timing comparison on a shared machine: a neighbour's burst can skew one run's medians. A
+    // real oracle (work done only for real accounts) skews every run the same way, so it still
+    // fails all three attempts; noise does not.
+    this.retries(2);
     const pending = await unverified('time');
     const { a: real, b: unknown } = await alternate(
       server,
