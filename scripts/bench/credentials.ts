@@ -9,6 +9,8 @@ export interface Credentials {
   jwt: LoadSpec['variants'];
   baseline: LoadSpec['variants'];
   login: LoadSpec['variants'];
+  /** POST /v1/auth/introspect of a sampled API key, as a product backend sends it. */
+  introspect: LoadSpec['variants'];
 }
 
 export function credentialsFor(seeded: SeedResult, jwt: JwtService): Credentials {
@@ -20,6 +22,10 @@ export function credentialsFor(seeded: SeedResult, jwt: JwtService): Credentials
     jwt: s.map((a) => ({ headers: { authorization: `Bearer ${jwt.sign(a.id, a.sessionId)}` } })),
     baseline: s.map((a) => ({ headers: { 'x-account-id': a.id } })),
     login: s.map((a) => ({ headers: {}, body: JSON.stringify({ username: a.username, password: seeded.password }) })),
+    introspect: s.map((a) => ({
+      headers: { authorization: `Bearer ${seeded.serviceKey}` },
+      body: JSON.stringify({ token: a.apiKey }),
+    })),
   };
 }
 
@@ -35,6 +41,7 @@ export async function smokeTest(
     ['JWT read', `${serviceUrl}/v1/me/account`, {}, creds.jwt[0]!],
     ['baseline read', `${baselineUrl}/account`, {}, creds.baseline[0]!],
     ['login', `${serviceUrl}/v1/auth/login`, { method: 'POST' }, creds.login[0]!],
+    ['introspection', `${serviceUrl}/v1/auth/introspect`, { method: 'POST' }, creds.introspect[0]!],
   ];
   for (const [what, url, init, v] of checks) {
     const res = await fetch(url, {
@@ -43,6 +50,10 @@ export async function smokeTest(
       body: v.body,
     });
     if (res.status !== 200) throw new Error(`${label}: ${what} answered ${res.status}: ${await res.text()}`);
-    await res.arrayBuffer().catch(() => undefined);
+    const text = await res.text();
+    // An introspection answers 200 for a refused token too: the key must be active, or the phase
+    // would measure the cheap path.
+    if (what === 'introspection' && !text.includes('"active":true'))
+      throw new Error(`${label}: introspection of a seeded key is not active: ${text}`);
   }
 }

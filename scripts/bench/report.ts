@@ -78,6 +78,13 @@ function readRows(f: Rounds, servers: Servers): Row[] {
     const ratio = f.paired(phase, 'rps', 'baseline');
     rows.push(f.judged(figure, phase, ratio, 'baseline req/s', '≥ 0.70×', ratio >= 0.7 && f.errs(phase) === 0));
   }
+  // No target of its own: a product backend's check of a customer's key, against the same baseline.
+  rows.push(
+    f.row('introspection of an API key (service key), 1 worker', 'introspect', {
+      ratio: f.paired('introspect', 'rps', 'baseline'),
+      ratioTo: 'baseline req/s',
+    }),
+  );
   if (servers.cluster) {
     for (const [figure, phase, one] of [
       ['owner read by API key, WEB_CONCURRENCY=2', 'key WEB_CONCURRENCY=2', 'key'],

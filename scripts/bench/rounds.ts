@@ -61,6 +61,11 @@ class Phases {
       await runLoad({ ...this.reads(target.url, '/v1/me/account', k.key), duration: warmup + 1 });
       await runLoad({ ...this.reads(target.url, '/v1/me/account', k.jwt), duration: warmup + 1 });
     }
+    await runLoad({
+      ...this.reads(svc.url, '/v1/auth/introspect', k.introspect),
+      method: 'POST',
+      duration: warmup + 1,
+    });
     await runLoad(this.logins(3));
   }
 
@@ -70,6 +75,8 @@ class Phases {
     this.record('baseline', await runLoad(this.reads(base.url, '/account', k.baseline), base.proc.pid));
     this.record('key', await runLoad(this.reads(svc.url, '/v1/me/account', k.key), svc.proc.pid));
     this.record('jwt', await runLoad(this.reads(svc.url, '/v1/me/account', k.jwt), svc.proc.pid));
+    const introspect = { ...this.reads(svc.url, '/v1/auth/introspect', k.introspect), method: 'POST' as const };
+    this.record('introspect', await runLoad(introspect, svc.proc.pid));
     if (cluster) {
       const pid = cluster.proc.pid;
       this.record('key WEB_CONCURRENCY=2', await runLoad(this.reads(cluster.url, '/v1/me/account', k.key), pid));

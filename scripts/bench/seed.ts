@@ -25,6 +25,7 @@ import pg from 'pg';
 import { openDatabase } from '../../db/knex.ts';
 import { migrate } from '../../db/migrate.ts';
 import { newApiKey } from '../../lib/apiKeys.ts';
+import { newServiceKey } from '../../lib/serviceKeys.ts';
 import { PasswordHasher, type ScryptParams } from '../../lib/passwords.ts';
 
 export interface SeedOptions {
@@ -50,6 +51,8 @@ export interface SeedResult {
   /** The password of every seeded account. */
   password: string;
   sample: SeededAccount[];
+  /** One service key (rst_svc_…), for the introspection phase. */
+  serviceKey: string;
   seconds: { accounts: number; keys: number; total: number };
 }
 
@@ -144,6 +147,12 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
         log(`  keys ${to.toLocaleString('en')} / ${opts.accounts.toLocaleString('en')}`);
     }
     await pending;
+    // The product backend's credential: introspection is measured with it.
+    const serviceKey = newServiceKey();
+    await client.query(`insert into service_keys (name, prefix, key_hash) values ('bench', $1, $2)`, [
+      serviceKey.prefix,
+      serviceKey.hash,
+    ]);
     // Fresh statistics, so the planner sees a million rows rather than an empty table.
     await client.query('analyze accounts');
     await client.query('analyze sessions');
@@ -153,6 +162,7 @@ export async function seed(opts: SeedOptions): Promise<SeedResult> {
       accounts: opts.accounts,
       password,
       sample,
+      serviceKey: serviceKey.raw,
       seconds: {
         accounts: (accountsDone - started) / 1000,
         keys: (done - accountsDone) / 1000,

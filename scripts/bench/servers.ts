@@ -79,6 +79,8 @@ export function serviceEnv(
     // reads, so mail goes to stdout on purpose (kept only as the last 32 KB of output).
     MAIL_TRANSPORT: 'console',
     APP_URL: 'https://auth.bench.invalid',
+    // One service key sends every introspection: its per-key limit would measure 429s.
+    RATE_LIMIT_INTROSPECT: '1000000000/60',
     ...extra,
   };
 }
