@@ -3,7 +3,7 @@
 // body (CLI users, text-only clients) and an HTML one.
 //
 // Each kind of message is a pair of templates, `<kind>.txt` (a `Subject:` line, a blank line,
-// the body) and `<kind>.html`, with `{{placeholder}}`s. The built-in pair lives in mail-templates/;
+// the body) and `<kind>.html`, with `{{placeholder}}`s. The built-in pair lives in lib/mail-templates/;
 // MAIL_TEMPLATES_DIR may replace any file of it. Every template is checked once at start-up: an
 // unknown placeholder, or a required one missing (a verification mail without its code), stops
 // the start with the file and the placeholder named, instead of sending broken mail later.
@@ -69,7 +69,7 @@ export const MAIL_KINDS: Record<MailKind, KindSpec> = {
 };
 
 /** The built-in templates: beside the sources, and copied beside dist/ by `npm run build`. */
-export const DEFAULT_TEMPLATES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../mail-templates');
+export const DEFAULT_TEMPLATES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'mail-templates');
 
 const PLACEHOLDER = /\{\{\s*([a-z_]+)\s*\}\}/g;
 
