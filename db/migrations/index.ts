@@ -9,6 +9,7 @@ import * as createServiceKeys from './20261206000100_create_service_keys.ts';
 import * as indexUnverifiedAccounts from './20261214050000_index_unverified_accounts.ts';
 import * as addOutboxGiveUp from './20261214060000_add_outbox_give_up.ts';
 import * as indexRateLimitWindows from './20261214070000_index_rate_limit_windows.ts';
+import * as notifyCredentialChanges from './20261215000000_notify_credential_changes.ts';
 
 const migrations: Record<string, Knex.Migration> = {
   '20261130000000_create_schema': createSchema,
@@ -19,6 +20,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261214050000_index_unverified_accounts': indexUnverifiedAccounts,
   '20261214060000_add_outbox_give_up': addOutboxGiveUp,
   '20261214070000_index_rate_limit_windows': indexRateLimitWindows,
+  '20261215000000_notify_credential_changes': notifyCredentialChanges,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
