@@ -19,10 +19,12 @@ export interface Config {
   databaseUrl: string | undefined;
   /** A direct connection (not through a pooler) for migrations; unset: DATABASE_URL. */
   databaseMigrationUrl: string | undefined;
-  /** A direct connection for LISTEN/NOTIFY (nothing listens yet): parsed so a bad value is refused now. */
+  /** A direct connection (not through a pooler) for the credential cache's LISTEN; unset: DATABASE_URL. */
   databaseListenUrl: string | undefined;
   /** Named prepared statements on the hot path; false behind a pooler that cannot keep them (PgBouncer < 1.21). */
   databasePreparedStatements: boolean;
+  /** The in-process credential cache (lib/credentialCache.ts): on, its size, and the age ceiling of an entry. */
+  credentialCache: { enabled: boolean; maxEntries: number; ttlSeconds: number };
   /** Run pending migrations at start (default on the embedded database and in development/test). */
   migrateOnStart: boolean;
   dataDir: string;
@@ -326,6 +328,12 @@ export function loadConfig(input: NodeJS.ProcessEnv = process.env): Readonly<Con
     databaseMigrationUrl,
     databaseListenUrl,
     databasePreparedStatements: bool('DATABASE_PREPARED_STATEMENTS', true),
+    credentialCache: {
+      enabled: bool('CREDENTIAL_CACHE', true),
+      maxEntries: int('CREDENTIAL_CACHE_MAX_ENTRIES', 10_000, 1, 10_000_000),
+      // A ceiling of its own only as a second line of defence: coherence comes from LISTEN/NOTIFY.
+      ttlSeconds: int('CREDENTIAL_CACHE_TTL_SECONDS', 60, 1, 60),
+    },
     // Production applies migrations as a step of its own (npm run migrate) before a rolling
     // deploy; a laptop and the embedded database migrate at start as before.
     migrateOnStart: bool(

@@ -8,6 +8,7 @@ import { ConfigError, loadConfig, type Config } from './config.ts';
 import { openDatabase, openMigrationDatabase, readStatementTimeout, type Db } from './db/knex.ts';
 import { migrate, migrationStatus } from './db/migrate.ts';
 import { reportListening, runPrimary } from './lib/cluster.ts';
+import { embeddedChannel, postgresChannel } from './db/credentialEvents.ts';
 import { createDeps } from './lib/deps.ts';
 import { startHousekeeping } from './lib/housekeeping.ts';
 import { createLogger, type Logger } from './lib/logger.ts';
@@ -72,6 +73,13 @@ export async function start(
     );
 
   const deps = await createDeps(config, db, log);
+  // Its own direct connection on PostgreSQL (a pooler in transaction mode cannot carry LISTEN).
+  // Start-up waits for the first attempt only: a listener that cannot come up leaves the cache
+  // bypassed, and keeps trying.
+  await deps.credentialCache.listen(
+    config.databaseUrl ? postgresChannel(config.databaseListenUrl ?? config.databaseUrl) : embeddedChannel(db),
+    log,
+  );
   const metrics = createMetrics(deps);
   const outboxWorker = startOutboxWorker(deps, metrics.mail);
   deps.wakeOutboxWorker = outboxWorker.wake;
@@ -136,6 +144,7 @@ export async function start(
       // API key uses marked by the last requests are written before the pool closes.
       await deps.keyUses.stop();
       await deps.sessionUses.stop();
+      await deps.credentialCache.stop();
       if (management) {
         const managementClosed = new Promise<void>((resolve) => management.close(() => resolve()));
         management.closeAllConnections();

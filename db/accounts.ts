@@ -218,7 +218,8 @@ export async function deleteAccountRow(trx: Db, id: string): Promise<boolean> {
  */
 const SESSION_LOOKUP = {
   name: 'rst_session_lookup',
-  text: `select ${ownerColumns('a')}, (s.last_used_at < now() - ${SESSION_TOUCH_AFTER}) as session_touch_due
+  text: `select ${ownerColumns('a')}, (s.last_used_at < now() - ${SESSION_TOUCH_AFTER}) as session_touch_due,
+    extract(epoch from s.expires_at - now())::float8 as session_expires_in
   from sessions s join accounts a on a.id = s.account_id
   where s.id = $1 and s.account_id = $2 and s.revoked_at is null and s.expires_at > now()`,
 };
@@ -231,10 +232,15 @@ export function sessionLookup(sessionId: string, accountId: string): Lookup | un
     : undefined;
 }
 
-/** The owner from a row of sessionLookup's statement, and whether the session's use is due a write. */
-export function foundSession(row: object): { account: OwnerRow; touchDue: boolean } {
-  const { session_touch_due: touchDue, ...account } = row as OwnerRow & { session_touch_due: boolean };
-  return { account, touchDue };
+/** The owner from a row of sessionLookup's statement, whether the session's use is due a write,
+ * and the seconds until it expires by the database clock (for a cache's bound). */
+export function foundSession(row: object): { account: OwnerRow; touchDue: boolean; expiresIn: number } {
+  const {
+    session_touch_due: touchDue,
+    session_expires_in: expiresIn,
+    ...account
+  } = row as OwnerRow & { session_touch_due: boolean; session_expires_in: number };
+  return { account, touchDue, expiresIn };
 }
 
 /**

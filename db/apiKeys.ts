@@ -25,8 +25,9 @@ export type ApiKeySummary = Pick<
 >;
 const SUMMARY_COLUMNS = ['id', 'name', 'prefix', 'created_at', 'last_used_at', 'scopes', 'expires_at'];
 
-/** How stale last_used_at may get before a use writes it again (API.md: "within a minute"). */
-const TOUCH_AFTER = `interval '60 seconds'`;
+/** How stale last_used_at may get before a use writes it again: 30 s, so that with the credential
+ * cache marking a use every 30 s (lib/credentials.ts) it stays within the minute API.md promises. */
+const TOUCH_AFTER = `interval '30 seconds'`;
 /** A usable key: not revoked and not expired, by the database clock (the same on every instance).
  * Every query that finds, counts, lists or revokes keys says so. */
 const ACTIVE = (alias: string) =>
@@ -110,6 +111,7 @@ const KEY_LOOKUP = {
   name: 'rst_key_lookup',
   text: `select ${ownerColumns('a')}, k.id as api_key_id, k.scopes as api_key_scopes,
     k.created_at as api_key_created_at, k.expires_at as api_key_expires_at,
+    extract(epoch from k.expires_at - now())::float8 as api_key_expires_in,
     (k.last_used_at is null or k.last_used_at < now() - ${TOUCH_AFTER}) as api_key_touch_due
   from api_keys k join accounts a on a.id = k.account_id
   where k.key_hash = $1 and ${ACTIVE('k')}`,
@@ -119,6 +121,8 @@ export interface FoundApiKey {
   account: OwnerRow;
   key: { id: string; scopes: string[]; createdAt: Date; expiresAt: Date | null };
   touchDue: boolean;
+  /** Seconds until the key expires by the database clock (null: never), for a cache's bound. */
+  expiresIn: number | null;
 }
 
 type KeyLookupRow = OwnerRow & {
@@ -126,6 +130,7 @@ type KeyLookupRow = OwnerRow & {
   api_key_scopes: string[];
   api_key_created_at: Date;
   api_key_expires_at: Date | null;
+  api_key_expires_in: number | null;
   api_key_touch_due: boolean;
 };
 
@@ -139,10 +144,11 @@ export function foundApiKey(row: object): FoundApiKey {
     api_key_scopes: scopes,
     api_key_created_at: createdAt,
     api_key_expires_at: expiresAt,
+    api_key_expires_in: expiresIn,
     api_key_touch_due: touchDue,
     ...account
   } = row as unknown as KeyLookupRow;
-  return { account, key: { id, scopes, createdAt, expiresAt }, touchDue };
+  return { account, key: { id, scopes, createdAt, expiresAt }, touchDue, expiresIn };
 }
 
 /** Records uses of these keys in one statement; keys whose use is already recorded within the

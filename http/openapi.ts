@@ -1,7 +1,7 @@
 // openapi-backend in strict mode, routing, validating and authenticating from openapi.yaml: every
 // hook registered, so a request that fails routing, validation or authentication never reaches a
 // handler, and the last Koa layer that hands each request to it.
-import { OpenAPIBackend, type Context, type Document } from 'openapi-backend';
+import { type Context, type Document, OpenAPIBackend } from 'openapi-backend';
 import { handlers } from '../handlers/index.ts';
 import type { Deps } from '../lib/deps.ts';
 import { problem } from '../lib/problems.ts';
@@ -28,7 +28,7 @@ export async function createOpenApi(document: Document, deps: Deps): Promise<Ope
     customizeAjv: addContractFormats,
   });
   api.register({
-    ...handlers,
+    ...settling(document, deps),
     validationFail: (c: Context) => {
       const errors = (c.validation.errors ?? []).slice(0, 20).map((e) => {
         const at = e.instancePath.startsWith('/requestBody')
@@ -78,6 +78,32 @@ export async function createOpenApi(document: Document, deps: Deps): Promise<Ope
   api.router.getOperations = () => operations;
   for (const op of operations) if (op.requestBody || (op.parameters ?? []).length > 0) validated.add(op.operationId!);
   return api;
+}
+
+/**
+ * The handlers, those that may change a credential or an account (every operation but reads and
+ * introspection) wrapped to settle the credential cache before they answer, whatever they answer
+ * (a refused refresh ends a session): the caller's next request, on this instance, must not be
+ * answered from what this process knew before the change. Other instances hear it from the
+ * database a moment later.
+ */
+function settling(document: Document, deps: Deps): typeof handlers {
+  const readOnly = new Set<string>(['introspect']);
+  for (const item of Object.values(document.paths ?? {}))
+    if (item?.get?.operationId) readOnly.add(item.get.operationId);
+  const wrapped: Record<string, unknown> = {};
+  for (const [id, handler] of Object.entries(handlers)) {
+    wrapped[id] = readOnly.has(id)
+      ? handler
+      : async (...args: Parameters<typeof handler>) => {
+          try {
+            return await (handler as (...a: unknown[]) => Promise<unknown>)(...args);
+          } finally {
+            await deps.credentialCache.settle();
+          }
+        };
+  }
+  return wrapped as typeof handlers;
 }
 
 /** The innermost layer: the request, routed by the contract, to its handler; the reply to Koa. */

@@ -5,6 +5,8 @@ import type { Db } from '../db/knex.ts';
 import { touchApiKeys } from '../db/apiKeys.ts';
 import { touchSessions } from '../db/sessions.ts';
 import { getOrCreateSetting } from '../db/settings.ts';
+import { CredentialCache } from './credentialCache.ts';
+import type { Cached } from './credentials.ts';
 import { createGoogleVerifier, type GoogleVerifier } from './google.ts';
 import { generatePrivateKeyPem, JwtService, type JwtSigning } from './jwt.ts';
 import { type LimitKeys, limitKeysFor } from './limits.ts';
@@ -29,6 +31,8 @@ export interface Deps {
   /** Record API key and session uses in batches (last_used_at within a minute, no write per request). */
   keyUses: UseRecorder;
   sessionUses: UseRecorder;
+  /** What authenticated reads found, kept coherent by the database (server.ts starts its listener). */
+  credentialCache: CredentialCache<Cached>;
   /** The checked mail templates (built-in, or from MAIL_TEMPLATES_DIR). */
   mailTemplates: MailTemplates;
   /** Pending migrations or a shutdown make /readyz answer 503. */
@@ -61,6 +65,11 @@ export async function createDeps(config: Readonly<Config>, db: Db, log: Logger):
     google: createGoogleVerifier(config),
     keyUses: new UseRecorder(db, log, 'API key', touchApiKeys),
     sessionUses: new UseRecorder(db, log, 'session', touchSessions),
+    credentialCache: new CredentialCache<Cached>({
+      enabled: config.credentialCache.enabled,
+      maxEntries: config.credentialCache.maxEntries,
+      ttlMs: config.credentialCache.ttlSeconds * 1000,
+    }),
     mailTemplates: loadMailTemplates(config),
     readiness: new Readiness(),
     wakeOutboxWorker: () => {},

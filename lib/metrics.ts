@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Db } from '../db/knex.ts';
 import { readOutboxBacklog, type OutboxBacklog } from '../db/outbox.ts';
+import type { CacheStats } from './credentialCache.ts';
 import type { Logger } from './logger.ts';
 import type { DeliveryEvents } from './outboxWorker.ts';
 
@@ -26,8 +27,8 @@ export interface Metrics {
 const REQUEST = 'rst:metrics:request';
 const REPLY = 'rst:metrics:reply';
 
-export function createMetrics(deps: { db: Db; log: Logger }): Metrics {
-  const { db, log } = deps;
+export function createMetrics(deps: { db: Db; log: Logger; credentialCache: { snapshot(): CacheStats } }): Metrics {
+  const { db, log, credentialCache } = deps;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
@@ -103,6 +104,55 @@ export function createMetrics(deps: { db: Db; log: Logger }): Metrics {
     (s) => s.retrying,
   );
   outboxGauge('rst_outbox_oldest_pending_seconds', 'Age of the oldest undelivered email', (s) => s.oldest);
+
+  // The credential cache counts in plain numbers on the hot path; a scrape copies them. Each
+  // worker has a cache of its own: counters add up, and "listening" is the least of them (0 as
+  // soon as one worker is bypassing its cache).
+  const cacheSeries = (
+    name: string,
+    help: string,
+    pick: (s: CacheStats) => number,
+    type: 'counter' | 'gauge',
+  ): void => {
+    const collect = function (this: Gauge | Counter) {
+      this.reset();
+      this.inc(pick(credentialCache.snapshot()));
+    };
+    if (type === 'counter') new Counter({ name, help, registers: [registry], collect });
+    else
+      new Gauge({
+        name,
+        help,
+        registers: [registry],
+        aggregator: name.endsWith('_listener_up') ? 'min' : 'sum',
+        collect,
+      });
+  };
+  cacheSeries(
+    'rst_credential_cache_hits_total',
+    'Authenticated reads answered from the credential cache',
+    (s) => s.hits,
+    'counter',
+  );
+  cacheSeries(
+    'rst_credential_cache_misses_total',
+    'Authenticated reads that asked the database (not cached, or the cache bypassed)',
+    (s) => s.misses,
+    'counter',
+  );
+  cacheSeries(
+    'rst_credential_cache_evictions_total',
+    'Cache entries dropped: a change heard from the database, a flush, age, or room for newer ones',
+    (s) => s.evictions,
+    'counter',
+  );
+  cacheSeries('rst_credential_cache_entries', 'Credentials held in the cache now', (s) => s.entries, 'gauge');
+  cacheSeries(
+    'rst_credential_cache_listener_up',
+    '1 while the cache hears every change (LISTEN up, heartbeat on time); 0: bypassed, reads ask the database',
+    (s) => (s.listening ? 1 : 0),
+    'gauge',
+  );
 
   if (cluster.isWorker) {
     // Answers the primary's aggregation requests with this worker's registry.

@@ -377,6 +377,28 @@ describe('configuration: secrets from files (*_FILE)', () => {
   });
 });
 
+describe('configuration: the credential cache', () => {
+  it('is on by default, with 10,000 entries of at most 60 s', () => {
+    expect(loadConfig({}).credentialCache).to.deep.equal({ enabled: true, maxEntries: 10_000, ttlSeconds: 60 });
+    expect(
+      loadConfig({ CREDENTIAL_CACHE: 'off', CREDENTIAL_CACHE_MAX_ENTRIES: '50', CREDENTIAL_CACHE_TTL_SECONDS: '5' })
+        .credentialCache,
+    ).to.deep.equal({ enabled: false, maxEntries: 50, ttlSeconds: 5 });
+  });
+
+  it('refuses an unclear switch, no room, and an age ceiling over 60 s', () => {
+    expect(refusals({ CREDENTIAL_CACHE: 'sometimes' })).to.deep.equal([
+      'CREDENTIAL_CACHE: expected true or false, got "sometimes"',
+    ]);
+    expect(refusals({ CREDENTIAL_CACHE_MAX_ENTRIES: '0' })).to.deep.equal([
+      'CREDENTIAL_CACHE_MAX_ENTRIES: expected a whole number from 1 to 10000000, got "0"',
+    ]);
+    expect(refusals({ CREDENTIAL_CACHE_TTL_SECONDS: '61' })).to.deep.equal([
+      'CREDENTIAL_CACHE_TTL_SECONDS: expected a whole number from 1 to 60, got "61"',
+    ]);
+  });
+});
+
 describe('configuration: running it in production (pooler, management port, migrations, mail, stop)', () => {
   it('parses DATABASE_MIGRATION_URL and DATABASE_LISTEN_URL as postgres:// URLs that need DATABASE_URL', () => {
     const config = loadConfig({

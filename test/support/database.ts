@@ -24,8 +24,8 @@ export interface TestDatabase {
   directUrl: string | undefined;
   /** The PGlite folder, or undefined on PostgreSQL. */
   dataDir: string | undefined;
-  /** DATABASE_URL or DATA_DIR for a server; `through` (host:port) is dialed instead of PostgreSQL's
-   * own, `role` is the user it connects as. */
+  /** DATABASE_URL (and DATABASE_LISTEN_URL) or DATA_DIR for a server; `through` (host:port) is
+   * dialed instead of PostgreSQL's own, `role` is the user it connects as. */
   env(through?: string, role?: string): Record<string, string>;
   /** Runs SQL directly (PostgreSQL only: PGlite is held by the server). */
   sql<T = Record<string, unknown>>(query: string, params?: unknown[]): Promise<T[]>;
@@ -80,11 +80,16 @@ function onPostgres(url: string, owned: boolean): TestDatabase {
     url,
     directUrl: direct(url),
     dataDir: undefined,
-    env: (through, role) => {
+    env: (through, role): Record<string, string> => {
       const dialed = new URL(url);
       if (through) dialed.host = through;
       if (role) dialed.username = role;
-      return { DATABASE_URL: dialed.href };
+      // Behind a pooler the credential cache listens on a direct connection, as the README asks
+      // of production. Through a test's proxy it follows DATABASE_URL, so a cut cuts it too.
+      if (!THROUGH_POOLER || through) return { DATABASE_URL: dialed.href };
+      const listen = new URL(direct(url));
+      if (role) listen.username = role;
+      return { DATABASE_URL: dialed.href, DATABASE_LISTEN_URL: listen.href };
     },
     sql,
     dump: async () => {
