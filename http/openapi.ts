@@ -1,7 +1,7 @@
 // openapi-backend in strict mode, routing, validating and authenticating from openapi.yaml: every
 // hook registered, so a request that fails routing, validation or authentication never reaches a
 // handler, and the last Koa layer that hands each request to it.
-import { type Context, type Document, OpenAPIBackend } from 'openapi-backend';
+import { type Context, type Document, OpenAPIBackend, type Operation, type Request } from 'openapi-backend';
 import { handlers } from '../handlers/index.ts';
 import type { Deps } from '../lib/deps.ts';
 import { problem } from '../lib/problems.ts';
@@ -77,7 +77,56 @@ export async function createOpenApi(document: Document, deps: Deps): Promise<Ope
   const operations = api.router.getOperations();
   api.router.getOperations = () => operations;
   for (const op of operations) if (op.requestBody || (op.parameters ?? []).length > 0) validated.add(op.operationId!);
+  leanRouting(api, operations);
   return api;
+}
+
+/**
+ * Two shortcuts through openapi-backend's per-request work that change no outcome, for the
+ * contract as it is (no query or cookie parameters; path templates on two operations only):
+ *
+ * - handleRequest parses every request twice, once before routing (for a preRoutingHandler,
+ *   which rst has not) and once with the operation. A request with no query string, no cookie
+ *   and a parsed (or no) body, to an operation without path template, gets the same parse
+ *   without lodash's header copy, the cookie and query parsers and the path template compiled
+ *   per request; anything else goes the library's own way.
+ * - Routing a path without template is a lookup once it has been routed once (the document is
+ *   fixed); template paths and unknown ones take the library's way, which also says 404 or 405.
+ */
+function leanRouting(api: OpenAPIBackend, operations: Operation[]): void {
+  const router = api.router;
+  const parse = router.parseRequest.bind(router);
+  router.parseRequest = (req, operation) => {
+    const plain =
+      (req.query === '' || req.query === undefined) &&
+      !req.headers.cookie &&
+      (req.body === undefined || typeof req.body === 'object') &&
+      (operation === undefined || !operation.path.includes('{'));
+    if (!plain) return parse(req, operation);
+    return {
+      method: req.method.toLowerCase(),
+      path: req.path,
+      headers: req.headers,
+      query: {},
+      params: {},
+      cookies: {},
+      body: req.body,
+      requestBody: req.body,
+    };
+  };
+  const match = router.matchOperation.bind(router);
+  const statics = new Map<string, Operation>();
+  const staticPaths = new Set(operations.filter((op) => !op.path.includes('{')).map((op) => op.path));
+  router.matchOperation = ((req: Request, strict?: boolean) => {
+    const key = `${req.method} ${req.path}`;
+    const known = statics.get(key);
+    if (known) return known;
+    const found = match(req, strict as true);
+    // Only exact paths are kept: a bounded set, whatever paths clients send.
+    if (found && found.path === req.path && staticPaths.has(found.path) && found.method === req.method.toLowerCase())
+      statics.set(key, found);
+    return found;
+  }) as typeof router.matchOperation;
 }
 
 /**
