@@ -23,21 +23,29 @@ function bearerToken(ctx: RequestContext): string | undefined {
   return m[1];
 }
 
-async function resolve(deps: Deps, credential: string): Promise<Principal> {
-  const principal = await authenticate(deps, credential);
-  if (!principal) throw new Refused('malformed, unknown, expired or revoked credential');
+function resolve(deps: Deps, credential: string, ctx: RequestContext): Promise<Principal> {
+  const checked = ctx.state.checked;
+  if (checked?.credential === credential) return checked.principal;
+  const principal = authenticate(deps, credential).then((found) => {
+    if (!found) throw new Refused('malformed, unknown, expired or revoked credential');
+    return found;
+  });
+  ctx.state.checked = { credential, principal };
   return principal;
 }
 
 /** Runs a scheme's check, remembering whether a credential was sent and refused, and letting
  * infrastructure failures (database down) surface as themselves rather than as a 401. */
-function scheme<P>(read: (ctx: RequestContext) => string | undefined, check: (deps: Deps, credential: string) => P) {
+function scheme<P>(
+  read: (ctx: RequestContext) => string | undefined,
+  check: (deps: Deps, credential: string, ctx: RequestContext) => P,
+) {
   return async (_c: Context, ctx: RequestContext, deps: Deps): Promise<Awaited<P> | false> => {
     let credential: string | undefined;
     try {
       credential = read(ctx);
       if (credential === undefined) return false;
-      return await check(deps, credential);
+      return await check(deps, credential, ctx);
     } catch (err) {
       // A failure outranks a refusal from the other scheme: the answer is then the failure's (503).
       if (err instanceof Refused) ctx.state.credential ??= { outcome: 'refused' };
