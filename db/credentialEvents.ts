@@ -12,16 +12,22 @@ export const CREDENTIAL_CHANNEL = 'rst_credentials';
 export interface CredentialChannel {
   /** LISTENs; `heard` gets each payload, `lost` (once) the failure that ended the connection. */
   open(heard: (payload: string) => void, lost: (err: unknown) => void): Promise<void>;
-  /** NOTIFYs on the channel, in a transaction of its own that commits after everything before it. */
-  notify(payload: string): Promise<void>;
+  /**
+   * NOTIFYs `payload` on the channel, in a transaction of its own that commits after everything
+   * before it, but only while every trigger is there: a heartbeat also says nobody dropped them
+   * (a migration rolled back under a running instance), or it is never heard.
+   */
+  heartbeat(payload: string): Promise<void>;
   /** Whether every trigger that publishes changes exists (false while that migration is pending). */
   triggersPresent(): Promise<boolean>;
   close(): Promise<void>;
 }
 
 // Constant names, written into the text: one statement for pg and for knex alike.
-const TRIGGERS_SQL = `select count(*)::int as n from pg_trigger
-  where not tgisinternal and tgname in (${CREDENTIAL_TRIGGERS.map((t) => `'${t}'`).join(', ')})`;
+const TRIGGER_COUNT = `(select count(*)::int from pg_trigger
+  where not tgisinternal and tgname in (${CREDENTIAL_TRIGGERS.map((t) => `'${t}'`).join(', ')}))`;
+const TRIGGERS_SQL = `select ${TRIGGER_COUNT} as n`;
+const HEARTBEAT_SQL = `select pg_notify('${CREDENTIAL_CHANNEL}', $1) where ${TRIGGER_COUNT} = ${CREDENTIAL_TRIGGERS.length}`;
 
 /** A direct PostgreSQL connection of its own. */
 export function postgresChannel(url: string): CredentialChannel {
@@ -57,9 +63,9 @@ export function postgresChannel(url: string): CredentialChannel {
         throw err;
       }
     },
-    async notify(payload) {
+    async heartbeat(payload) {
       if (!client) throw new Error('not open');
-      await client.query('select pg_notify($1, $2)', [CREDENTIAL_CHANNEL, payload]);
+      await client.query(HEARTBEAT_SQL, [payload]);
     },
     async triggersPresent() {
       if (!client) throw new Error('not open');
@@ -108,8 +114,8 @@ export function embeddedChannel(db: Db): CredentialChannel {
         await db.client.releaseConnection(pglite);
       }
     },
-    async notify(payload) {
-      await db.raw('select pg_notify(?, ?)', [CREDENTIAL_CHANNEL, payload]);
+    async heartbeat(payload) {
+      await db.raw(HEARTBEAT_SQL.replace('$1', '?'), [payload]);
     },
     async triggersPresent() {
       const { rows } = await db.raw(TRIGGERS_SQL);

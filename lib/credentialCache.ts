@@ -5,7 +5,8 @@
 // - The database publishes every change that affects a lookup (triggers, migration
 //   20261215000000): the account's id on channel rst_credentials. One connection of our own
 //   (db/credentialEvents.ts) LISTENs, and each message drops every entry of that account.
-// - That connection is checked by a heartbeat it NOTIFYs and must hear back within `boundMs`.
+// - That connection is checked by a heartbeat it NOTIFYs and must hear back within `boundMs`; the
+//   heartbeat is only sent while the triggers exist, so dropping them also stops the cache.
 //   While it is not known to hear (starting, reconnecting, silent, the triggers missing), the
 //   cache is empty and bypassed: reads are the indexed query, as with CREDENTIAL_CACHE=off.
 // - A read that raced a change cannot store what it read before the change: fill() takes the
@@ -233,7 +234,7 @@ export class CredentialCache<V> {
         clearTimeout(timer);
         resolve();
       });
-      this.channel!.notify(`h:${this.instance}:${n}`).catch((err: unknown) => {
+      this.channel!.heartbeat(`h:${this.instance}:${n}`).catch((err: unknown) => {
         if (epoch === this.epoch) this.fail('listener heartbeat could not be sent', err);
       });
     });

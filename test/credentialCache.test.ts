@@ -357,6 +357,34 @@ if (ON_POSTGRES) {
     });
   });
 
+  describe('credential cache without its triggers (PostgreSQL)', () => {
+    let server: TestServer;
+    before(async () => {
+      server = await startServer({ env: ENV });
+    });
+    after(async () => {
+      await server?.stop();
+    });
+
+    it('stops serving from memory when a trigger is dropped under it, and resumes once it is back', async function () {
+      this.timeout(30_000);
+      const user = await withKey(server, 'ctrig');
+      expect(await read(server, user.key)).to.equal(200);
+      expect(await read(server, user.key)).to.equal(200);
+      // As a migration rolled back under a running instance would leave it: changes to keys
+      // would no longer be published.
+      await server.sql('drop trigger rst_credentials_api_keys on api_keys');
+      await waitFor(async () => (await cacheMetrics(server)).up === 0, 'the cache bypassed', 10_000);
+      await server.sql('update api_keys set revoked_at = now() where id = $1', [user.keyId]);
+      expect(await read(server, user.key), 'revoked with no trigger to say so').to.equal(401);
+      await server.sql(
+        `create trigger rst_credentials_api_keys after update of account_id, key_hash, revoked_at, expires_at, scopes
+         or delete on api_keys for each row execute function rst_notify_credentials()`,
+      );
+      await waitFor(async () => (await cacheMetrics(server)).up === 1, 'listening again', 20_000);
+    });
+  });
+
   describe('credential cache with WEB_CONCURRENCY=2 (node:cluster, PostgreSQL)', () => {
     let server: TestServer;
     before(async () => {
