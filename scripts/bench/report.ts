@@ -57,7 +57,7 @@ export function report(run: Run, seeded: Seeded, servers: Servers, measured: Mea
     `${started.toISOString()} — ${machine.cores} cores (${machine.cpu}), ${machine.memoryGb} GB, Node ${machine.node}, PostgreSQL ${machine.postgres}; ` +
     `load average ${loadBefore[0]!.toFixed(1)} before, ${loadAfter[0]!.toFixed(1)} after; the bench took ${took} up to this report.\n` +
     `Medians of ${opts.rounds} rounds (${opts.duration} s per read phase, ${opts.kdfDuration} s per login phase, ${opts.warmup} s warm-up); each ratio is the median of the rounds' paired ratios; ` +
-    `${opts.connections} connections for reads, ${run.loginConnections} for logins; the KDF bound is the mean of a measurement just before and just after each login phase; ` +
+    `${opts.connections} connections for reads, ${run.loginConnections} for logins; the KDF bound is the mean of a measurement just before and just after each login phase, each half as long (2 s at least); ` +
     `CPU µs/req is the measured process's CPU time per response.`;
   console.log(`\n${summary}\n${table}\n\n${targetTable}`);
 
