@@ -11,6 +11,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { type AccountRow, accountJson } from './accountBody.ts';
 
 const { values } = parseArgs({
   options: {
@@ -37,22 +38,14 @@ const server = http.createServer((req, res) => {
     res.writeHead(400).end();
     return;
   }
-  pool.query({ name: 'baseline_account', text: 'select * from accounts where id = $1', values: [id] }).then(
+  pool.query<AccountRow>({ name: 'baseline_account', text: 'select * from accounts where id = $1', values: [id] }).then(
     ({ rows }) => {
       const row = rows[0];
       if (!row) {
         res.writeHead(404).end();
         return;
       }
-      const body = JSON.stringify({
-        id: row.id,
-        username: row.username,
-        email: row.email,
-        email_verified: row.email_verified,
-        plan: row.plan,
-        created_at: row.created_at.toISOString(),
-      });
-      res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(accountJson(row));
     },
     () => {
       res.writeHead(503).end();

@@ -57,3 +57,16 @@ export async function smokeTest(
       throw new Error(`${label}: introspection of a seeded key is not active: ${text}`);
   }
 }
+
+/** The reference must answer a sampled key with the very body the baseline sends for its account. */
+export async function smokeTestReference(referenceUrl: string, baselineUrl: string, creds: Credentials): Promise<void> {
+  const get = async (url: string, headers: Record<string, string>) => {
+    const res = await fetch(url, { headers });
+    const text = await res.text();
+    if (res.status !== 200) throw new Error(`${url} answered ${res.status}: ${text}`);
+    return text;
+  };
+  const fromMap = await get(`${referenceUrl}/account`, creds.key[0]!.headers);
+  const fromDb = await get(`${baselineUrl}/account`, creds.baseline[0]!.headers);
+  if (fromMap !== fromDb) throw new Error(`reference and baseline disagree:\n${fromMap}\n${fromDb}`);
+}

@@ -4,12 +4,15 @@
 // postgres://postgres@127.0.0.1:5432/postgres: the database named there is only used to create
 // and drop the bench's own), seeds accounts and API keys (seed.ts), and starts as child
 // processes: the service (built and run as `npm start` does, NODE_ENV=production, LOG_LEVEL=warn,
-// the default scrypt cost), the same with WEB_CONCURRENCY=2, and the baseline (baseline.ts: bare
-// node:http + pg, one primary-key SELECT per request). Load comes from another child process
-// running autocannon (load.ts), never from a process being measured; the KDF bound is measured in
-// a child process of its own (kdf.ts). Service and baseline phases alternate over several rounds
-// (rounds.ts; the machine is shared and noisy); the table shows medians and ratios, and the JSON
-// goes to .bench/ (report.ts).
+// the default scrypt cost, its credential cache on), the same with CREDENTIAL_CACHE=off and with
+// WEB_CONCURRENCY=2, the baseline (baseline.ts: bare node:http + pg, one primary-key SELECT per
+// request) and the reference (reference.ts: the same answer from memory, no database). Load comes
+// from another child process running autocannon (load.ts), never from a process being measured;
+// the KDF bound is measured in a child process of its own (kdf.ts). Service and reference phases
+// alternate over several rounds (rounds.ts; the machine is shared and noisy); the cache's own
+// counters are read from /metrics (cacheMetrics.ts); the table shows medians and ratios (rows.ts),
+// then each target of issue 20 met or missed (targets.ts), and the JSON goes to .bench/
+// (report.ts).
 //
 //   npm run bench                            1,000 accounts + keys
 //   npm run bench -- --scale 1m              also 1,000,000 (or BENCH_SCALE=1m)

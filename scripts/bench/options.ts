@@ -28,7 +28,8 @@ const HELP = `npm run bench [-- options]
   --scale 1k|1m          1m also seeds and measures 1,000,000 accounts + keys (env BENCH_SCALE)
   --rounds N             service/baseline alternations (default 3)
   --duration S           seconds measured per read phase (default 5)
-  --kdf-duration S       seconds per login / KDF phase (default 2 × duration)
+  --kdf-duration S       seconds per login phase (default 2 × duration); the KDF bound is
+                         measured for half of it just before and half just after each
   --warmup S             seconds of unmeasured load before each phase (default 1)
   --connections N        autocannon connections for reads (default 32)
   --login-connections N  connections for logins (default 4 × the KDF concurrency)

@@ -1,6 +1,7 @@
 // The measured phases: an unmeasured warm-up, then rounds in which service and baseline phases
 // alternate (the machine is shared and noisy), the KDF bound measured around each login phase.
 import os from 'node:os';
+import { type CacheSample, scrapeCache } from './cacheMetrics.ts';
 import type { Credentials } from './credentials.ts';
 import { measureKdf } from './kdf.ts';
 import { type LoadResult, type LoadSpec, runLoad, startLoad } from './load.ts';
@@ -14,22 +15,33 @@ export interface Measured {
   kdf: number[];
   rssPeakKb: Map<number, number>;
   loadAfter: number[];
+  /** /metrics of the cached and the cache-off service, after the warm-up and after the rounds */
+  cache: Record<'cached' | 'off', { before?: CacheSample; after?: CacheSample }>;
 }
 
 export async function measure(run: Run, seeded: Seeded, servers: Servers): Promise<Measured> {
-  const { services, cluster } = servers;
+  const { services, cacheOff, cluster } = servers;
   const rss = new RssWatch(() => [
     ...Object.values(services).map((s) => s.proc.pid!),
+    cacheOff.proc.pid!,
     ...(cluster ? [cluster.proc.pid!] : []),
   ]);
+  const cached = services['1k']!;
   const phases = new Phases(run, seeded, servers);
   await phases.warmUp();
+  // Read after the warm-up, which fills the cache, so the rounds' own hit ratio can be told apart.
+  const cache: Measured['cache'] = {
+    cached: { before: await scrapeCache(cached.managementUrl) },
+    off: { before: await scrapeCache(cacheOff.managementUrl) },
+  };
   for (let round = 1; round <= run.opts.rounds; round++) {
     console.log(`round ${round}/${run.opts.rounds}`);
     await phases.round();
   }
   rss.stop();
-  return { figures: phases.figures, kdf: phases.kdf, rssPeakKb: rss.peakKb, loadAfter: os.loadavg() };
+  cache.cached.after = await scrapeCache(cached.managementUrl);
+  cache.off.after = await scrapeCache(cacheOff.managementUrl);
+  return { figures: phases.figures, kdf: phases.kdf, rssPeakKb: rss.peakKb, loadAfter: os.loadavg(), cache };
 }
 
 class Phases {
@@ -57,9 +69,11 @@ class Phases {
     const warmup = this.run.opts.warmup;
     console.log('warming up');
     await runLoad({ ...this.reads(base.url, '/account', k.baseline), duration: warmup + 1 });
-    for (const target of [svc, ...(this.servers.cluster ? [this.servers.cluster] : [])]) {
-      await runLoad({ ...this.reads(target.url, '/v1/me/account', k.key), duration: warmup + 1 });
-      await runLoad({ ...this.reads(target.url, '/v1/me/account', k.jwt), duration: warmup + 1 });
+    await runLoad({ ...this.reads(this.servers.reference.url, '/account', k.key), duration: warmup + 1 });
+    // Key and JWT reads share one warm-up per service, mixed request by request: both paths get
+    // thousands of requests either way, and every phase fewer keeps the bench within its minutes.
+    for (const target of [svc, this.servers.cacheOff, ...(this.servers.cluster ? [this.servers.cluster] : [])]) {
+      await runLoad({ ...this.reads(target.url, '/v1/me/account', [...k.key, ...k.jwt]), duration: warmup + 1 });
     }
     await runLoad({
       ...this.reads(svc.url, '/v1/auth/introspect', k.introspect),
@@ -71,10 +85,13 @@ class Phases {
 
   async round(): Promise<void> {
     const { svc, base, k } = this;
-    const { cluster, services, baselines } = this.servers;
+    const { cluster, services, baselines, reference: ref, cacheOff: off } = this.servers;
     this.record('baseline', await runLoad(this.reads(base.url, '/account', k.baseline), base.proc.pid));
+    this.record('reference', await runLoad(this.reads(ref.url, '/account', k.key), ref.proc.pid));
     this.record('key', await runLoad(this.reads(svc.url, '/v1/me/account', k.key), svc.proc.pid));
     this.record('jwt', await runLoad(this.reads(svc.url, '/v1/me/account', k.jwt), svc.proc.pid));
+    this.record('key cache off', await runLoad(this.reads(off.url, '/v1/me/account', k.key), off.proc.pid));
+    this.record('jwt cache off', await runLoad(this.reads(off.url, '/v1/me/account', k.jwt), off.proc.pid));
     const introspect = { ...this.reads(svc.url, '/v1/auth/introspect', k.introspect), method: 'POST' as const };
     this.record('introspect', await runLoad(introspect, svc.proc.pid));
     if (cluster) {
@@ -149,13 +166,16 @@ class Phases {
     return { read: result, storm: await storm.result };
   }
 
+  // Half the login phase's length before it and half after: the bound is sampled for as long as
+  // the logins it is compared with, and the round is shorter by one login phase. Never under 2 s,
+  // so each thread still completes a few hashes in a quick run (--duration 1).
   private async kdfBound(label: string): Promise<number> {
     const { config, opts } = this.run;
     const bound = await measureKdf({
       params: config.scrypt,
       concurrency: config.kdfConcurrency,
       warmup: opts.warmup,
-      duration: opts.kdfDuration,
+      duration: Math.max(2, opts.kdfDuration / 2),
     });
     console.log(
       `  ${label.padEnd(26)} ${bound.rate.toFixed(2).padStart(7)} hashes/s (${bound.perThread.map((r) => r.toFixed(2)).join(' + ')})`,

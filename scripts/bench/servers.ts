@@ -9,6 +9,8 @@ import { ROOT } from './options.ts';
 export interface Proc {
   name: string;
   url: string;
+  /** The service's management listener (GET /metrics), when it announced one. */
+  managementUrl: string | undefined;
   proc: ChildProcess;
   output(): string;
   stop(): Promise<void>;
@@ -16,6 +18,8 @@ export interface Proc {
 
 export const announceService = /rst auth listening on (http:\/\/\S+)/;
 export const announceBaseline = /baseline listening on (http:\/\/\S+)/;
+export const announceReference = /reference listening on (http:\/\/\S+)/;
+const announceManagement = /management: (http:\/\/[^\s)]+)/;
 
 /** Spawns a server script and waits for the line announcing its URL. */
 export async function startProcess(
@@ -56,7 +60,8 @@ export async function startProcess(
     clearTimeout(force);
   };
   onCleanup(stop);
-  return { name, url, proc, output: () => output, stop };
+  const managementUrl = announceManagement.exec(output)?.[1];
+  return { name, url, managementUrl, proc, output: () => output, stop };
 }
 
 /** The service's environment: only what the bench sets, so no stray SCRYPT_* or RATE_LIMIT_*
@@ -81,6 +86,10 @@ export function serviceEnv(
     APP_URL: 'https://auth.bench.invalid',
     // One service key sends every introspection: its per-key limit would measure 429s.
     RATE_LIMIT_INTROSPECT: '999999999/60',
+    // The credential cache's counters are read from /metrics after the rounds. The management
+    // listener serves it without a token and leaves the public port's layers as they are, so
+    // the reads measured there pay nothing for it.
+    MANAGEMENT_PORT: '0',
     ...extra,
   };
 }

@@ -1,17 +1,19 @@
 // The phases before anything is measured: settle the run's parameters and build the service, seed
-// one database per scale, start the service, its WEB_CONCURRENCY=2 variant and the baseline.
+// one database per scale, start the service, its CREDENTIAL_CACHE=off and WEB_CONCURRENCY=2
+// variants, the baseline and the no-database reference.
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { type Config, loadConfig } from '../../config.ts';
 import { openDatabase } from '../../db/knex.ts';
 import { isWellFormedApiKey } from '../../lib/apiKeys.ts';
 import { JwtService } from '../../lib/jwt.ts';
-import { type Credentials, credentialsFor, smokeTest } from './credentials.ts';
+import { type Credentials, credentialsFor, smokeTest, smokeTestReference } from './credentials.ts';
 import { createBenchDatabase, serverVersion } from './databases.ts';
 import type { Options } from './options.ts';
 import { seed, type SeedResult } from './seed.ts';
 import {
   announceBaseline,
+  announceReference,
   announceService,
   type Proc,
   processTree,
@@ -50,6 +52,10 @@ export interface Seeded {
 export interface Servers {
   services: Record<string, Proc>;
   baselines: Record<string, Proc>;
+  /** the service at 1k started like services['1k'] but with CREDENTIAL_CACHE=off */
+  cacheOff: Proc;
+  /** the no-database reference at 1k (reference.ts) */
+  reference: Proc;
   /** the service at 1k with WEB_CONCURRENCY=2, when it really forks two workers */
   cluster: Proc | undefined;
   /** why there is no cluster, when there is none */
@@ -153,8 +159,35 @@ export async function startServers(run: Run, seeded: Seeded): Promise<Servers> {
     );
     await smokeTest(services[label].url, baselines[label].url, seeded.creds[label]!, label);
   }
+  const { cacheOff, reference } = await startCacheVariants(run, seeded, baselines['1k']!);
   const { cluster, clusterNote } = await startCluster(run, seeded, baselines['1k']!);
-  return { services, baselines, cluster, clusterNote, poolMax };
+  return { services, baselines, cacheOff, reference, cluster, clusterNote, poolMax };
+}
+
+// The two ends a cached read sits between: the same service with its cache off (every read the
+// one indexed query), and the reference that never asks the database at all.
+async function startCacheVariants(
+  run: Run,
+  seeded: Seeded,
+  baseline: Proc,
+): Promise<Pick<Servers, 'cacheOff' | 'reference'>> {
+  const dbUrl = seeded.dbUrls['1k']!;
+  const creds = seeded.creds['1k']!;
+  const cacheOff = await startProcess(
+    'service 1k CREDENTIAL_CACHE=off',
+    run.command,
+    serviceEnv(dbUrl, run.jwtSecret, { CREDENTIAL_CACHE: 'off' }),
+    announceService,
+  );
+  await smokeTest(cacheOff.url, baseline.url, creds, 'CREDENTIAL_CACHE=off');
+  const reference = await startProcess(
+    'reference 1k',
+    ['scripts/bench/reference.ts', '--database-url', dbUrl],
+    { PATH: process.env.PATH, NODE_ENV: 'production' },
+    announceReference,
+  );
+  await smokeTestReference(reference.url, baseline.url, creds);
+  return { cacheOff, reference };
 }
 
 // WEB_CONCURRENCY=2 counts only if server.ts really forks two workers (config.ts may parse the
