@@ -136,7 +136,7 @@ export function createMetrics(deps: { db: Db; log: Logger; credentialCache: { sn
   );
   cacheSeries(
     'rst_credential_cache_misses_total',
-    'Authenticated reads that asked the database (not cached, or the cache bypassed)',
+    'Authenticated reads that asked the database, with the cache on: not cached, or the cache bypassed (CREDENTIAL_CACHE=off counts none)',
     (s) => s.misses,
     'counter',
   );
