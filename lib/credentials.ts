@@ -110,7 +110,8 @@ export async function authenticate(
       accountId: found.cached.account.id,
       // Handlers get the same objects on every hit: frozen, so none can change what the next one sees.
       value: deepFreeze(found.cached),
-      expiresAt: found.expiresIn === null ? Number.POSITIVE_INFINITY : stored + found.expiresIn * 1000,
+      // Counted from before the query: the database's now() came later, so this never outlives it.
+      expiresAt: found.expiresIn === null ? Number.POSITIVE_INFINITY : now + found.expiresIn * 1000,
       // A use not written now was written within the last 30 s, by the lookup's own measure.
       usedAt: found.touched ? stored : stored - MARK_EVERY_MS,
     });
