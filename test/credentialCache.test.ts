@@ -17,6 +17,7 @@ import {
 import { DB_LABEL, ON_POSTGRES } from './support/database.ts';
 import { tokenFrom } from './support/mail.ts';
 import { METRICS_TOKEN, scrape } from './support/metrics.ts';
+import { ownerRead, refusedWithin } from './support/requests.ts';
 import { startServer, type TestServer } from './support/server.ts';
 import { startTcpProxy } from './support/tcpProxy.ts';
 import { registeredUser } from './support/users.ts';
@@ -24,24 +25,7 @@ import { sleep, waitFor } from './support/wait.ts';
 
 const ENV = { METRICS_TOKEN };
 
-/** The status of an owner read with this JWT or rst_ key. */
-async function read(server: TestServer, credential: string): Promise<number> {
-  const { response } = await getAccount({ client: server.as(credential) });
-  return response!.status;
-}
-
-/** Polls an owner read every 10 ms until it is refused, at most `ms`; the time it took. */
-async function refusedWithin(server: TestServer, credential: string, ms = 100): Promise<number> {
-  const started = performance.now();
-  for (;;) {
-    const status = await read(server, credential);
-    const took = performance.now() - started;
-    if (status === 401) return took;
-    expect(status).to.equal(200);
-    if (took > ms) throw new Error(`still accepted ${Math.round(took)} ms after the change`);
-    await sleep(10);
-  }
-}
+const read = ownerRead;
 
 const cacheMetrics = async (server: TestServer) => {
   const m = await scrape(server);

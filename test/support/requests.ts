@@ -1,6 +1,9 @@
 // Requests a test shapes by hand: from a chosen loopback address (a per-IP rate-limit bucket of
-// the test's own), and alternated pairs timed for "same time whether or not the account exists".
+// the test's own), alternated pairs timed for "same time whether or not the account exists", and
+// owner reads polled until another instance has heard of a revocation.
 import http from 'node:http';
+import { expect } from 'chai';
+import { getAccount } from '../../generated/sdk.gen.ts';
 import { checkResponse } from './contract.ts';
 import type { TestServer } from './server.ts';
 import { sleep } from './wait.ts';
@@ -81,4 +84,27 @@ export async function alternate(server: TestServer, path: string, a: unknown, b:
     results[side].push(await call(side === 'a' ? a : b));
   }
   return results;
+}
+
+/** The status of an owner read (GET /v1/me/account) with this JWT or rst_ key. */
+export async function ownerRead(server: TestServer, credential: string): Promise<number> {
+  const { response } = await getAccount({ client: server.as(credential) });
+  return response!.status;
+}
+
+/**
+ * Polls an owner read every 10 ms until it is refused, at most `ms` after the call; returns how
+ * long that took. For another instance than the one that made the change: it hears of it from
+ * PostgreSQL (the credential cache's LISTEN), milliseconds after the commit.
+ */
+export async function refusedWithin(server: TestServer, credential: string, ms = 100): Promise<number> {
+  const started = performance.now();
+  for (;;) {
+    const status = await ownerRead(server, credential);
+    const took = performance.now() - started;
+    if (status === 401) return took;
+    expect(status).to.equal(200);
+    if (took > ms) throw new Error(`still accepted ${Math.round(took)} ms after the change`);
+    await sleep(10);
+  }
 }
