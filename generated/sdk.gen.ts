@@ -291,8 +291,9 @@ export const refreshSession = <ThrowOnError extends boolean = false>(options: Op
  * End this session, the others, or all of them
  *
  * `scope` `current` (the default) ends the session of the JWT sent, `others` every other
- * session of the account, `all` every one. The sessions named stop at once, on every instance:
- * their JWTs and refresh tokens are refused from the next request on. API keys are not
+ * session of the account, `all` every one. The sessions named stop at once (see the
+ * introduction): their JWTs and refresh tokens are refused from the next request on, on every
+ * instance within milliseconds. API keys are not
  * sessions and stay. Needs a JWT session.
  *
  */
@@ -439,8 +440,8 @@ export const linkGoogle = <ThrowOnError extends boolean = false>(options: Option
  *
  * Needs re-authentication (`password`, or `google_credential` for a Google-only account).
  * The account and everything that hangs off it (sessions, API keys, codes, recovery tokens,
- * its rate-limit counters, its queued and past mail) are gone in one transaction, on every
- * instance at once: its credentials are refused from the next request on. The username and
+ * its rate-limit counters, its queued and past mail) are gone in one transaction, at once (see
+ * the introduction): its credentials are refused from the next request on. The username and
  * the email are free again. A goodbye mail goes to the address, and the record of it forgets
  * the address once it is sent.
  *
