@@ -122,6 +122,8 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   };
   // The URL from a file instead (both set is refused).
   if (opts.env?.DATABASE_URL_FILE) delete env.DATABASE_URL;
+  // A test's own listener URL outranks the direct one the harness gives every server behind a pooler.
+  if (opts.env?.DATABASE_LISTEN_URL) env.DATABASE_LISTEN_URL = opts.env.DATABASE_LISTEN_URL;
   const child = spawn(process.execPath, [path.join(ROOT, opts.entry ?? 'server.ts')], {
     cwd: ROOT,
     env,
