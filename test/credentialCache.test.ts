@@ -18,7 +18,7 @@ import { DB_LABEL, ON_POSTGRES } from './support/database.ts';
 import { tokenFrom } from './support/mail.ts';
 import { METRICS_TOKEN, scrape } from './support/metrics.ts';
 import { ownerRead, refusedWithin } from './support/requests.ts';
-import { startServer, type TestServer } from './support/server.ts';
+import { startServer, type TestServer, twoInstances } from './support/server.ts';
 import { startTcpProxy } from './support/tcpProxy.ts';
 import { registeredUser } from './support/users.ts';
 import { sleep, waitFor } from './support/wait.ts';
@@ -160,13 +160,9 @@ if (ON_POSTGRES) {
   describe('credential cache across two instances (PostgreSQL)', () => {
     let a: TestServer;
     let b: TestServer;
-    before(async () => {
-      a = await startServer({ env: ENV });
-      b = await startServer({ shareDatabaseWith: a, env: ENV });
-    });
-    after(async () => {
-      await b?.stop();
-      await a?.stop();
+    twoInstances({ env: ENV }, (first, second) => {
+      a = first;
+      b = second;
     });
 
     /** Reads on b until b holds the credential in its cache (a hit counted). */

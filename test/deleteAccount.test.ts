@@ -18,7 +18,7 @@ import { limitKeysFor } from '../lib/limits.ts';
 import { DB_LABEL, ON_POSTGRES } from './support/database.ts';
 import { type GoogleFake, newSub, startServerWithGoogle } from './support/google.ts';
 import { changeCodeFrom } from './support/mail.ts';
-import { startServer, TEST_ENV, type TestServer } from './support/server.ts';
+import { TEST_ENV, type TestServer, twoInstances } from './support/server.ts';
 import { refusedWithin } from './support/requests.ts';
 import { registeredUser, signIn, uniqueUser } from './support/users.ts';
 
@@ -234,13 +234,9 @@ if (ON_POSTGRES) {
   describe('deleteAccount on two instances on one PostgreSQL', () => {
     let a: TestServer;
     let b: TestServer;
-    before(async () => {
-      a = await startServer();
-      b = await startServer({ shareDatabaseWith: a });
-    });
-    after(async () => {
-      await b?.stop();
-      await a?.stop();
+    twoInstances({}, (first, second) => {
+      a = first;
+      b = second;
     });
 
     it('refuses the JWT and the API key on the other instance within 100 ms', async () => {

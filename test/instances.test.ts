@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import { getAccount, healthz, login, register, resendVerification, verifyEmail } from '../generated/sdk.gen.ts';
 import { ON_POSTGRES } from './support/database.ts';
 import { codeFrom, consoleMailsIn } from './support/mail.ts';
-import { alive, startServer, type TestServer } from './support/server.ts';
+import { alive, startServer, type TestServer, twoInstances } from './support/server.ts';
 import { uniqueUser } from './support/users.ts';
 import { sleep, waitFor } from './support/wait.ts';
 
@@ -52,13 +52,9 @@ if (ON_POSTGRES) {
   describe('two instances on one PostgreSQL', () => {
     let a: TestServer;
     let b: TestServer;
-    before(async () => {
-      a = await startServer({ env: { RATE_LIMIT_LOGIN_IDENTIFIER: '10/900' } });
-      b = await startServer({ shareDatabaseWith: a, env: { RATE_LIMIT_LOGIN_IDENTIFIER: '10/900' } });
-    });
-    after(async () => {
-      await b?.stop();
-      await a?.stop();
+    twoInstances({ env: { RATE_LIMIT_LOGIN_IDENTIFIER: '10/900' } }, (first, second) => {
+      a = first;
+      b = second;
     });
 
     async function verifiedUser(prefix: string) {

@@ -20,7 +20,7 @@ import {
 import { DB_LABEL, ON_POSTGRES } from './support/database.ts';
 import { type GoogleFake, newSub, startGoogleFake } from './support/google.ts';
 import { tokenFrom } from './support/mail.ts';
-import { startServer, type TestServer } from './support/server.ts';
+import { startServer, type TestServer, twoInstances } from './support/server.ts';
 import { refusedWithin } from './support/requests.ts';
 import { registeredUser } from './support/users.ts';
 import { waitFor } from './support/wait.ts';
@@ -449,13 +449,9 @@ if (ON_POSTGRES) {
   describe('sessions across two instances (PostgreSQL)', () => {
     let a: TestServer;
     let b: TestServer;
-    before(async () => {
-      a = await startServer();
-      b = await startServer({ shareDatabaseWith: a });
-    });
-    after(async () => {
-      await b?.stop();
-      await a?.stop();
+    twoInstances({}, (first, second) => {
+      a = first;
+      b = second;
     });
 
     it('a session logged out on one instance is refused by the other within 100 ms', async () => {

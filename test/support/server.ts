@@ -188,3 +188,21 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     },
   };
 }
+
+/**
+ * Two servers on one PostgreSQL database for the describe it is called in: started (the second
+ * sharing the first one's database) before its tests, handed to `use`, stopped after them.
+ */
+export function twoInstances(opts: StartOptions, use: (a: TestServer, b: TestServer) => void): void {
+  let a: TestServer | undefined;
+  let b: TestServer | undefined;
+  before(async () => {
+    a = await startServer(opts);
+    b = await startServer({ ...opts, shareDatabaseWith: a });
+    use(a, b);
+  });
+  after(async () => {
+    await b?.stop();
+    await a?.stop();
+  });
+}
