@@ -123,8 +123,7 @@ function leanRouting(api: OpenAPIBackend, operations: Operation[]): void {
     if (known) return known;
     const found = match(req, strict as true);
     // Only exact paths are kept: a bounded set, whatever paths clients send.
-    if (found && found.path === req.path && staticPaths.has(found.path) && found.method === req.method.toLowerCase())
-      statics.set(key, found);
+    if (found && found.path === req.path && staticPaths.has(found.path)) statics.set(key, found);
     return found;
   }) as typeof router.matchOperation;
 }

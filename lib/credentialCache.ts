@@ -5,7 +5,7 @@
 // - The database publishes every change that affects a lookup (triggers, migration
 //   20261215000000): the account's id on channel rst_credentials. One connection of our own
 //   (db/credentialEvents.ts) LISTENs, and each message drops every entry of that account.
-// - That connection is checked by a heartbeat it NOTIFYs and must hear back within `boundMs`; the
+// - That connection is checked by a heartbeat it NOTIFYs and must hear back within BOUND_MS; the
 //   heartbeat is only sent while the triggers exist, so dropping them also stops the cache.
 //   While it is not known to hear (starting, reconnecting, silent, the triggers missing), the
 //   cache is empty and bypassed: reads are the indexed query, as with CREDENTIAL_CACHE=off.
@@ -26,11 +26,12 @@ export interface CredentialCacheOptions {
   enabled: boolean;
   maxEntries: number;
   ttlMs: number;
-  /** How often the listener's heartbeat is sent… */
-  heartbeatMs?: number;
-  /** …and how long one may take to come back before the cache is flushed and bypassed. */
-  boundMs?: number;
 }
+
+/** How often the listener's heartbeat is sent… */
+const HEARTBEAT_MS = 1000;
+/** …and how long one (or a settle's) may take to come back before the cache is flushed and bypassed. */
+const BOUND_MS = 2000;
 
 export interface CacheEntry<V> {
   accountId: string;
@@ -60,8 +61,6 @@ export class CredentialCache<V> {
   readonly enabled: boolean;
   private readonly maxEntries: number;
   private readonly ttlMs: number;
-  private readonly heartbeatMs: number;
-  private readonly boundMs: number;
   private readonly entries = new Map<string, CacheEntry<V>>();
   private readonly byAccount = new Map<string, Set<string>>();
   /** The accounts (or FLUSH) of the last RECENT messages, by sequence number modulo RECENT. */
@@ -81,7 +80,6 @@ export class CredentialCache<V> {
   private readonly waiting = new Map<number, () => void>();
   private heartbeat: NodeJS.Timeout | undefined;
   private retry: NodeJS.Timeout | undefined;
-  private lastHeardAt = 0;
   /** Settles waiting for the ping now in flight, and those for the next one. */
   private inFlight: Promise<void> | undefined;
   private queued: Promise<void> | undefined;
@@ -90,8 +88,6 @@ export class CredentialCache<V> {
     this.enabled = opts.enabled;
     this.maxEntries = opts.maxEntries;
     this.ttlMs = opts.ttlMs;
-    this.heartbeatMs = opts.heartbeatMs ?? 1000;
-    this.boundMs = opts.boundMs ?? 2000;
   }
 
   /** Whether reads are answered from memory now. */
@@ -192,12 +188,14 @@ export class CredentialCache<V> {
       }
       // Up once it has heard itself: LISTEN registered, and messages really come through.
       this.listening = true;
-      this.lastHeardAt = Date.now();
       await this.ping();
       if (!this.listening) throw new Error('heartbeat not heard');
       // Whatever was read before now may have missed a change made while nobody listened.
       this.flush();
-      this.heartbeat = setInterval(() => this.beat(epoch), this.heartbeatMs);
+      // A heartbeat not heard in time fails the listener (ping()), so silence is noticed too.
+      this.heartbeat = setInterval(() => {
+        if (epoch === this.epoch && this.listening) void this.settle();
+      }, HEARTBEAT_MS);
       this.heartbeat.unref();
       this.log?.info('credential cache listening');
     } catch (err) {
@@ -210,16 +208,7 @@ export class CredentialCache<V> {
     }
   }
 
-  private beat(epoch: number): void {
-    if (epoch !== this.epoch || !this.listening) return;
-    if (Date.now() - this.lastHeardAt > this.heartbeatMs + this.boundMs) {
-      this.fail('listener heartbeat not heard in time');
-      return;
-    }
-    void this.settle();
-  }
-
-  /** NOTIFYs a heartbeat of this process and waits to hear it, at most `boundMs`. */
+  /** NOTIFYs a heartbeat of this process and waits to hear it, at most BOUND_MS. */
   private ping(): Promise<void> {
     const n = ++this.pings;
     const epoch = this.epoch;
@@ -228,7 +217,7 @@ export class CredentialCache<V> {
         this.waiting.delete(n);
         if (epoch === this.epoch) this.fail('listener heartbeat not heard in time');
         resolve();
-      }, this.boundMs);
+      }, BOUND_MS);
       timer.unref();
       this.waiting.set(n, () => {
         clearTimeout(timer);
@@ -244,7 +233,6 @@ export class CredentialCache<V> {
     if (payload.startsWith('h:')) {
       const [, instance, n] = payload.split(':');
       if (instance !== this.instance) return; // another process's heartbeat
-      this.lastHeardAt = Date.now();
       // Messages arrive in commit order: hearing ping n means every earlier one was sent too.
       for (let i = this.heardPing + 1; i <= Number(n); i++) {
         this.waiting.get(i)?.();

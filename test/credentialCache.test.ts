@@ -17,15 +17,13 @@ import {
 import { DB_LABEL, ON_POSTGRES } from './support/database.ts';
 import { tokenFrom } from './support/mail.ts';
 import { METRICS_TOKEN, scrape } from './support/metrics.ts';
-import { ownerRead, refusedWithin } from './support/requests.ts';
+import { ownerRead as read, refusedWithin } from './support/requests.ts';
 import { startServer, type TestServer, twoInstances } from './support/server.ts';
 import { startTcpProxy } from './support/tcpProxy.ts';
 import { registeredUser } from './support/users.ts';
 import { sleep, waitFor } from './support/wait.ts';
 
 const ENV = { METRICS_TOKEN };
-
-const read = ownerRead;
 
 const cacheMetrics = async (server: TestServer) => {
   const m = await scrape(server);
